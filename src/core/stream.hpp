@@ -1,0 +1,40 @@
+#pragma once
+// Stream: a bidirectional byte stream (TCP, TLS, WebSocket). The SSH transport runs over any
+// of them. All calls are made from the owning Loop's thread; at most one read and one write
+// may be pending at a time.
+#include <cstddef>
+#include <span>
+
+#include "core/bytes.hpp"
+#include "core/result.hpp"
+#include "core/task.hpp"
+
+namespace vtunnel {
+
+class Stream {
+ public:
+  virtual ~Stream() = default;
+
+  // Reads at least one byte into `buf` (unless buf is empty); errc::eof once the peer has
+  // finished sending and everything before has been read.
+  virtual Task<Result<std::size_t>> read_some(MutableByteSpan buf) = 0;
+
+  // Writes every byte of every span, in order, or fails. The spans must stay valid until the
+  // returned task completes.
+  virtual Task<Result<void>> write_all(std::span<const ByteSpan> bufs) = 0;
+  Task<Result<void>> write_all(ByteSpan buf) { return write_all_one(buf); }
+
+  // Half-close: the peer reads EOF after the bytes already written; reading goes on.
+  virtual Task<Result<void>> shutdown_write() = 0;
+
+  // Closes at once; pending operations complete with an error. Idempotent.
+  virtual void close() noexcept = 0;
+
+ private:
+  Task<Result<void>> write_all_one(ByteSpan buf) {
+    ByteSpan one[1] = {buf};
+    co_return co_await write_all(std::span<const ByteSpan>(one));
+  }
+};
+
+}  // namespace vtunnel
