@@ -38,6 +38,7 @@ class Category final : public std::error_category {
       case errc::bad_accept: return "Sec-WebSocket-Accept is missing or wrong";
       case errc::unrequested_extension: return "server selected an extension or subprotocol that was not offered";
       case errc::bad_url: return "not a valid ws:// or wss:// URL";
+      case errc::bad_extra_header: return "extra handshake header is malformed or may not be overridden";
       case errc::closed: return "WebSocket closed";
     }
     return "unknown WebSocket error";

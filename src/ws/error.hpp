@@ -37,8 +37,9 @@ enum class errc {
   unexpected_status,            // the server answered something else than 101
   bad_accept,                   // Sec-WebSocket-Accept missing or wrong
   unrequested_extension,        // the server chose an extension or subprotocol we did not offer
-  // URLs.
+  // Client configuration.
   bad_url,                      // not a ws:// or wss:// URL we can dial
+  bad_extra_header,             // an extra handshake header that is malformed or reserved
   // Connection level.
   closed,                       // the close handshake finished (not a failure of the peer)
 };
