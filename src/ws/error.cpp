@@ -40,6 +40,13 @@ class Category final : public std::error_category {
       case errc::bad_url: return "not a valid ws:// or wss:// URL";
       case errc::bad_extra_header: return "extra handshake header is malformed or may not be overridden";
       case errc::closed: return "WebSocket closed";
+      case errc::text_message: return "WebSocket text message where only binary data is expected";
+      case errc::truncated_frame: return "connection ended inside a WebSocket frame";
+      case errc::handshake_eof: return "connection closed during the WebSocket handshake";
+      case errc::tls_handshake_failed: return "TLS handshake failed (Botan 2 speaks TLS 1.2 at most)";
+      case errc::tls_certificate_rejected: return "TLS server certificate rejected";
+      case errc::tls_trust_store: return "cannot load the trusted CA certificates";
+      case errc::tls_error: return "TLS error";
     }
     return "unknown WebSocket error";
   }
@@ -58,6 +65,7 @@ CloseCode close_code_for(std::error_code ec) noexcept {
     case errc::bad_utf8: return CloseCode::invalid_payload;
     case errc::message_too_big: return CloseCode::too_big;
     case errc::closed: return CloseCode::normal;
+    case errc::text_message: return CloseCode::unsupported_data;
     default: return CloseCode::protocol_error;
   }
 }

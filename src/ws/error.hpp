@@ -42,6 +42,14 @@ enum class errc {
   bad_extra_header,             // an extra handshake header that is malformed or reserved
   // Connection level.
   closed,                       // the close handshake finished (not a failure of the peer)
+  text_message,                 // a text message on a connection that carries bytes (1003)
+  truncated_frame,              // the transport ended inside a frame (no close frame)
+  handshake_eof,                // the peer closed the connection during the HTTP handshake
+  // TLS client.
+  tls_handshake_failed,         // the TLS handshake failed (alert, no common parameters, ...)
+  tls_certificate_rejected,     // the server's certificate chain or name did not verify
+  tls_trust_store,              // the trusted CA store could not be loaded
+  tls_error,                    // a TLS error after the handshake (bad record, fatal alert)
 };
 
 const std::error_category& error_category() noexcept;

@@ -59,6 +59,8 @@ class FrameParser {
     return state_ == State::data_payload ? remaining_ : 0;
   }
   bool in_message() const noexcept { return in_message_; }
+  // True between frames (no header bytes pending, no payload owed).
+  bool between_frames() const noexcept { return state_ == State::header && spill_size_ == 0; }
   // True once a close frame was parsed; any later byte is an error.
   bool close_received() const noexcept { return state_ == State::closed; }
 
