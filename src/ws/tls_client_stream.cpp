@@ -1,6 +1,7 @@
 #include "ws/tls_client_stream.hpp"
 
 #include <botan/auto_rng.h>
+#include <botan/pkix_types.h>  // before certstor.h: it uses X509_DN complete
 #include <botan/certstor.h>
 #include <botan/certstor_flatfile.h>
 #include <botan/certstor_system.h>

@@ -31,6 +31,7 @@ class TlsClientStream final : public Stream {
   ~TlsClientStream() override;
 
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override;
+  using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   // Sends close_notify, then half-closes the transport.
   Task<Result<void>> shutdown_write() override;

@@ -45,6 +45,7 @@ class WsStream final : public Stream {
   ~WsStream() override;
 
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override;
+  using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   // Sends a close frame (1000): the peer reads EOF; we go on reading until its close frame.
   Task<Result<void>> shutdown_write() override;
