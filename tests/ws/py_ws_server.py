@@ -6,6 +6,7 @@ wrote). Listens on 127.0.0.1 (port 0 = any), prints "READY <port>", serves by pa
   /ping        ping the client, wait for its pong, send b"pong received", wait for close
   /close       close at once with 4001 "server says bye"
   /missing     refuse the handshake with 404
+With --cert/--key it serves wss:// (TLS; --tls13-only refuses TLS 1.2).
 Exits after --connections connections or --timeout seconds."""
 import argparse
 import asyncio
@@ -49,6 +50,7 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--tls13-only", action="store_true")
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60)
     args = parser.parse_args()
@@ -56,6 +58,8 @@ async def main():
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
+        if args.tls13_only:
+            context.minimum_version = ssl.TLSVersion.TLSv1_3
     served = 0
     done = asyncio.Event()
 
