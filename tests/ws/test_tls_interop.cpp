@@ -20,16 +20,24 @@ namespace {
 const std::string kPython = "/usr/bin/python3";
 const std::string kScripts = std::string(VTUNNEL_SOURCE_DIR) + "/tests/ws/";
 
-// The test PKI, made once per process in a temporary directory.
-const std::string& pki_dir() {
-  static const std::string dir = [] {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vtunnel-ws-pki-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    const std::string cmd = "sh " + kScripts + "make_test_certs.sh " + tmpl;
+// The test PKI, made once per process in a temporary directory removed at exit.
+struct TestPki {
+  std::string dir;
+  TestPki() {
+    dir = (std::filesystem::temp_directory_path() / "vtunnel-ws-pki-XXXXXX").string();
+    if (!::mkdtemp(dir.data())) throw std::runtime_error("mkdtemp failed");
+    const std::string cmd = "sh " + kScripts + "make_test_certs.sh " + dir;
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("making test certificates failed");
-    return tmpl;
-  }();
-  return dir;
+  }
+  ~TestPki() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+};
+
+const std::string& pki_dir() {
+  static const TestPki pki;
+  return pki.dir;
 }
 
 struct TlsPythonServer {
