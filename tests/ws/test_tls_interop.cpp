@@ -10,6 +10,7 @@
 #include "ws/subprocess.hpp"
 #include "ws/sync_streams.hpp"
 #include "ws/tls_client_stream.hpp"
+#include "ws/ws_connect.hpp"
 #include "ws/ws_handshake.hpp"
 
 using namespace vtunnel;
@@ -159,4 +160,33 @@ TEST_CASE("wss: an unreadable SSL_CERT_FILE is a clear error", "[tls]") {
   auto tls = run_sync(ws::TlsClientStream::handshake(std::make_unique<ScriptedStream>(), options));
   REQUIRE(tls.error == ws::errc::tls_trust_store);
   REQUIRE(tls.message().find("/nonexistent/ca.pem") != std::string::npos);
+}
+
+TEST_CASE("connect(): wss:// URL end to end, and a refused certificate names the server", "[interop][tls][connect]") {
+  TrustOnly trust(pki_dir() + "/ca.pem");
+  {
+    TlsPythonServer server("good");
+    auto conn = run_sync(ws::connect("wss://localhost:" + std::to_string(server.port) + "/echo", {},
+                                     blocking_loopback_dial));
+    INFO(conn.message());
+    REQUIRE(conn.ok());
+    REQUIRE(run_sync(conn.stream->write_all(as_bytes("over TLS"))).ok());
+    Bytes back(8);
+    std::size_t have = 0;
+    while (have < back.size()) {
+      auto got = run_sync(conn.stream->read_some(MutableByteSpan(back).subspan(have)));
+      REQUIRE(got.ok());
+      have += *got;
+    }
+    REQUIRE(as_string(back) == "over TLS");
+    REQUIRE(run_sync(conn.stream->close_handshake()).ok());
+  }
+  {
+    TlsPythonServer server("wrong");
+    const std::string where = "localhost:" + std::to_string(server.port);
+    auto conn = run_sync(ws::connect("wss://" + where + "/echo", {}, blocking_loopback_dial));
+    REQUIRE(conn.error == ws::errc::tls_certificate_rejected);
+    INFO(conn.message());
+    REQUIRE(conn.message().rfind(where + ": certificate of localhost rejected", 0) == 0);
+  }
 }

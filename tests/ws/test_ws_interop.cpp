@@ -8,6 +8,7 @@
 #include "ws/socket_util.hpp"
 #include "ws/subprocess.hpp"
 #include "ws/sync_streams.hpp"
+#include "ws/ws_connect.hpp"
 #include "ws/ws_handshake.hpp"
 
 using namespace vtunnel;
@@ -191,4 +192,32 @@ TEST_CASE("our client -> python server: a refused handshake reads clearly", "[in
   REQUIRE_FALSE(conn.ok());
   REQUIRE(conn.error == ws::errc::unexpected_status);
   REQUIRE(conn.message() == "server answered 404 Not Found instead of 101 Switching Protocols");
+}
+
+TEST_CASE("connect(): ws:// URL, dial, upgrade, echo", "[interop][connect]") {
+  PythonServer server;
+  ws::ConnectOptions options;
+  options.headers = {{"X-Tunnel-Client", "vtunnel-test"}};
+  auto conn = run_sync(ws::connect("ws://127.0.0.1:" + std::to_string(server.port) + "/echo", options,
+                                   blocking_loopback_dial));
+  INFO(conn.message());
+  REQUIRE(conn.ok());
+  const Bytes data = pattern(1000, 3);
+  REQUIRE(run_sync(conn.stream->write_all(data)).ok());
+  REQUIRE(read_exactly(*conn.stream, data.size()) == data);
+  REQUIRE(run_sync(conn.stream->close_handshake()).ok());
+  REQUIRE(server.process.wait() == 0);
+}
+
+TEST_CASE("connect(): bad URL and refused connection read clearly", "[connect]") {
+  auto bad = run_sync(ws::connect("http://example.com/", {}, blocking_loopback_dial));
+  REQUIRE(bad.error == ws::errc::bad_url);
+  REQUIRE(bad.message() == "not a valid ws:// or wss:// URL: http://example.com/");
+  LoopbackListener closed_port_finder;
+  const std::uint16_t port = closed_port_finder.port;
+  ::close(closed_port_finder.fd);
+  closed_port_finder.fd = ::socket(AF_INET, SOCK_STREAM, 0);  // keep the destructor harmless
+  auto refused = run_sync(ws::connect("ws://127.0.0.1:" + std::to_string(port) + "/", {}, blocking_loopback_dial));
+  REQUIRE(refused.error == std::errc::connection_refused);
+  REQUIRE(refused.message().rfind("cannot connect to 127.0.0.1:" + std::to_string(port) + ": ", 0) == 0);
 }
