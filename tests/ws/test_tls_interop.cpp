@@ -190,3 +190,11 @@ TEST_CASE("connect(): wss:// URL end to end, and a refused certificate names the
     REQUIRE(conn.message().rfind(where + ": certificate of localhost rejected", 0) == 0);
   }
 }
+
+TEST_CASE("wss: an IP address URL verifies against the certificate's IP SAN", "[interop][tls]") {
+  TrustOnly trust(pki_dir() + "/ca.pem");
+  TlsPythonServer server("good");
+  auto tls = tls_connect(server.port, "127.0.0.1");
+  INFO(tls.message());
+  REQUIRE(tls.ok());
+}
