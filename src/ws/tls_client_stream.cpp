@@ -179,7 +179,8 @@ Task<HandshakeResult<TlsClientStream>> TlsClientStream::handshake(std::unique_pt
     while (!s.tx_pending.empty()) {
       std::swap(s.tx_sending, s.tx_pending);
       s.tx_pending.clear();
-      if (Result<void> sent = co_await s.transport->write_all(ByteSpan(s.tx_sending)); !sent) {
+      Result<void> sent = co_await s.transport->write_all(ByteSpan(s.tx_sending));
+      if (!sent) {
         s.fail(errc::tls_handshake_failed, "TLS handshake: sending failed: " + sent.error().message());
         break;
       }
@@ -207,16 +208,17 @@ Task<Result<void>> TlsClientStream::flush_locked() {
   while (!s.tx_pending.empty()) {
     std::swap(s.tx_sending, s.tx_pending);
     s.tx_pending.clear();
-    if (Result<void> sent = co_await s.transport->write_all(ByteSpan(s.tx_sending)); !sent) co_return sent;
+    Result<void> sent = co_await s.transport->write_all(ByteSpan(s.tx_sending));
+    if (!sent) co_return sent;
   }
   co_return Result<void>{};
 }
 
 Task<void> TlsClientStream::flush_if_idle() {
-  if (!gate_.try_acquire()) co_return;  // the writer flushes before it releases
+  if (!write_lock_.try_lock()) co_return;  // the writer flushes before it unlocks
+  Mutex::Guard guard(&write_lock_);
   Result<void> sent = co_await flush_locked();
   (void)sent;
-  gate_.release();
 }
 
 Task<Result<std::size_t>> TlsClientStream::read_some(MutableByteSpan buf) {
@@ -239,17 +241,17 @@ Task<Result<std::size_t>> TlsClientStream::read_some(MutableByteSpan buf) {
     Result<std::size_t> got = co_await s.transport->read_some(s.rx);
     if (!got) co_return got.error();  // EOF without close_notify reads as EOF too
     s.feed(ByteSpan(s.rx.data(), *got));
-    if (!s.tx_pending.empty()) co_await flush_if_idle();
+    if (!s.tx_pending.empty()) {
+      co_await flush_if_idle();
+    }
   }
 }
 
 Task<Result<void>> TlsClientStream::write_all(std::span<const ByteSpan> bufs) {
   Impl& s = *impl_;
-  co_await gate_.acquire();
-  struct Guard {
-    detail::WriteGate& g;
-    ~Guard() { g.release(); }
-  } guard{gate_};
+  Result<Mutex::Guard> locked = co_await write_lock_.lock();
+  if (!locked) co_return locked.error();
+  Mutex::Guard guard = std::move(*locked);
   for (const ByteSpan& buf : bufs) {
     for (std::size_t pos = 0; pos < buf.size(); pos += kTlsWriteChunk) {
       if (s.error) co_return s.error;
@@ -261,7 +263,8 @@ Task<Result<void>> TlsClientStream::write_all(std::span<const ByteSpan> bufs) {
         s.fail(errc::tls_error, std::string("TLS send: ") + e.what());
         co_return s.error;
       }
-      if (Result<void> sent = co_await flush_locked(); !sent) co_return sent;
+      Result<void> sent = co_await flush_locked();
+      if (!sent) co_return sent;
     }
   }
   co_return co_await flush_locked();
@@ -269,11 +272,9 @@ Task<Result<void>> TlsClientStream::write_all(std::span<const ByteSpan> bufs) {
 
 Task<Result<void>> TlsClientStream::shutdown_write() {
   Impl& s = *impl_;
-  co_await gate_.acquire();
-  struct Guard {
-    detail::WriteGate& g;
-    ~Guard() { g.release(); }
-  } guard{gate_};
+  Result<Mutex::Guard> locked = co_await write_lock_.lock();
+  if (!locked) co_return locked.error();
+  Mutex::Guard guard = std::move(*locked);
   if (s.client->is_active()) {
     try {
       s.client->close();
@@ -281,7 +282,8 @@ Task<Result<void>> TlsClientStream::shutdown_write() {
       // already closing: nothing more to send
     }
   }
-  if (Result<void> sent = co_await flush_locked(); !sent) co_return sent;
+  Result<void> sent = co_await flush_locked();
+  if (!sent) co_return sent;
   co_return co_await s.transport->shutdown_write();
 }
 

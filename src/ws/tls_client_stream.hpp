@@ -10,7 +10,7 @@
 #include "core/result.hpp"
 #include "core/stream.hpp"
 #include "core/task.hpp"
-#include "ws/detail/write_gate.hpp"
+#include "core/sync.hpp"
 #include "ws/handshake_result.hpp"
 
 namespace vtunnel::ws {
@@ -47,7 +47,7 @@ class TlsClientStream final : public Stream {
   Task<void> flush_if_idle();
 
   std::unique_ptr<Impl> impl_;
-  detail::WriteGate gate_;
+  Mutex write_lock_;  // as in WsStream: writers wait, the reader only try_lock()s
 };
 
 }  // namespace vtunnel::ws

@@ -1,12 +1,25 @@
 #include "ws/ws_connect.hpp"
 
 #include "core/log.hpp"
+#include "core/resolver.hpp"
 #include "ws/error.hpp"
 #include "ws/url.hpp"
 
 namespace vtunnel::ws {
 
-Task<HandshakeResult<WsStream>> connect(std::string url, ConnectOptions options, Dialer dial) {
+Task<Result<std::unique_ptr<Stream>>> dial_tcp(std::string host, std::uint16_t port, ConnectOptions options) {
+  Result<TcpStream> tcp = co_await connect_host(std::move(host), port, options);
+  if (!tcp) co_return tcp.error();
+  co_return std::unique_ptr<Stream>(std::make_unique<TcpStream>(std::move(*tcp)));
+}
+
+Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options) {
+  const ConnectOptions tcp = options.tcp;
+  Dialer dial = [tcp](std::string host, std::uint16_t port) { return dial_tcp(std::move(host), port, tcp); };
+  co_return co_await connect(std::move(url), std::move(options), std::move(dial));
+}
+
+Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options, Dialer dial) {
   HandshakeResult<WsStream> result;
   Result<WsUrl> parsed = parse_ws_url(url);
   if (!parsed) {

@@ -1,13 +1,14 @@
 #pragma once
 // connect(): a WebSocket client connection from a URL: dial, TLS for wss://, upgrade.
-// The dialer is a parameter so the URL/TLS/handshake sequence does not depend on how TCP
-// connections are made (the runtime's TcpStream::connect + resolver in production, blocking
-// sockets in tests). Deadlines are the caller's: wrap in with_timeout().
+// By default it dials with the runtime (resolve + TcpStream::connect); the dialer is a
+// parameter so tests can use other transports. Deadlines: the TCP connect has its own
+// (options.tcp.timeout); wrap the whole call in with_timeout() for the TLS and HTTP parts.
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "core/result.hpp"
+#include "core/socket.hpp"
 #include "core/stream.hpp"
 #include "core/task.hpp"
 #include "ws/handshake_result.hpp"
@@ -16,8 +17,9 @@
 
 namespace vtunnel::ws {
 
-struct ConnectOptions {
+struct WsConnectOptions {
   HeaderList headers;          // extra handshake headers
+  ConnectOptions tcp{};        // TCP connect timeout, no-delay (used by the default dialer)
   HandshakeLimits handshake{};
   WsStreamOptions stream{};
   std::string tls_server_name;  // SNI / certificate name; default: the URL's host
@@ -28,6 +30,12 @@ struct ConnectOptions {
 // Makes a TCP connection to host:port. Called with the URL's host (name or address).
 using Dialer = std::function<Task<Result<std::unique_ptr<Stream>>>(std::string host, std::uint16_t port)>;
 
-Task<HandshakeResult<WsStream>> connect(std::string url, ConnectOptions options, Dialer dial);
+Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options, Dialer dial);
+
+// With the runtime's dialer: resolve `host` and connect to the first address that accepts.
+Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options = {});
+
+// The runtime's dialer as a Dialer-shaped function.
+Task<Result<std::unique_ptr<Stream>>> dial_tcp(std::string host, std::uint16_t port, ConnectOptions options = {});
 
 }  // namespace vtunnel::ws

@@ -56,7 +56,8 @@ Task<HandshakeResult<WsStream>> client_handshake(std::unique_ptr<Stream> transpo
     co_return result;
   }
   ClientHandshake& handshake = *created;
-  if (Result<void> sent = co_await transport->write_all(as_bytes(handshake.request())); !sent) {
+  Result<void> sent = co_await transport->write_all(as_bytes(handshake.request()));
+  if (!sent) {
     result.error = sent.error();
     result.detail = "sending the WebSocket upgrade request failed: " + sent.error().message();
     co_return result;

@@ -11,12 +11,6 @@
 namespace vtunnel::ws {
 namespace {
 
-// Holds the write gate for the rest of a coroutine body, whatever path leaves it.
-struct GateGuard {
-  detail::WriteGate& gate;
-  ~GateGuard() { gate.release(); }
-};
-
 constexpr std::size_t kCloseDrainBuffer = 4096;
 
 }  // namespace
@@ -70,7 +64,9 @@ Task<Result<std::size_t>> WsStream::read_some(MutableByteSpan buf) {
           read_error_ = step.error;
           break;
       }
-      if (!conn_.pending_output().empty()) co_await flush_control_if_idle();
+      if (!conn_.pending_output().empty()) {
+        co_await flush_control_if_idle();
+      }
       continue;
     }
 
@@ -110,13 +106,15 @@ Task<Result<std::size_t>> WsStream::read_some(MutableByteSpan buf) {
     } else {
       co_return *got;
     }
-    if (!conn_.pending_output().empty()) co_await flush_control_if_idle();
+    if (!conn_.pending_output().empty()) {
+      co_await flush_control_if_idle();
+    }
   }
 }
 
 Task<void> WsStream::flush_control_if_idle() {
-  if (!gate_.try_acquire()) co_return;  // the writer holding the gate flushes before release
-  GateGuard guard{gate_};
+  if (!write_lock_.try_lock()) co_return;  // the writer holding it flushes before unlocking
+  Mutex::Guard guard(&write_lock_);
   Result<void> sent = co_await flush_control_locked();
   (void)sent;  // recorded in write_error_; the reader reports its own state
 }
@@ -191,36 +189,43 @@ Task<Result<void>> WsStream::send_frames(std::span<const ByteSpan> bufs, std::si
 Task<Result<void>> WsStream::write_all(std::span<const ByteSpan> bufs) {
   std::size_t total = 0;
   for (const ByteSpan& b : bufs) total += b.size();
-  co_await gate_.acquire();
-  GateGuard guard{gate_};
+  Result<Mutex::Guard> locked = co_await write_lock_.lock();
+  if (!locked) co_return locked.error();
+  Mutex::Guard guard = std::move(*locked);
   if (closed_) co_return make_error_code(vtunnel::errc::closed);
-  if (Result<void> r = co_await flush_control_locked(); !r) co_return r;
+  Result<void> flushed = co_await flush_control_locked();
+  if (!flushed) co_return flushed;
   if (!conn_.can_send_data()) co_return make_error_code(errc::closed);
   if (total == 0) co_return Result<void>{};  // an empty message would carry nothing
-  if (Result<void> r = co_await send_frames(bufs, total); !r) {
-    write_error_ = r.error();
-    co_return r;
+  Result<void> sent = co_await send_frames(bufs, total);
+  if (!sent) {
+    write_error_ = sent.error();
+    co_return sent;
   }
   co_return co_await flush_control_locked();  // pongs that arrived meanwhile
 }
 
 Task<Result<void>> WsStream::write_message_in_place(MutableByteSpan buffer, std::size_t payload_offset) {
-  co_await gate_.acquire();
-  GateGuard guard{gate_};
+  Result<Mutex::Guard> locked = co_await write_lock_.lock();
+  if (!locked) co_return locked.error();
+  Mutex::Guard guard = std::move(*locked);
   if (closed_) co_return make_error_code(vtunnel::errc::closed);
-  if (Result<void> r = co_await flush_control_locked(); !r) co_return r;
+  Result<void> flushed = co_await flush_control_locked();
+  if (!flushed) co_return flushed;
   if (!conn_.can_send_data()) co_return make_error_code(errc::closed);
   const MutableByteSpan frame = seal_frame_in_place(buffer, payload_offset, conn_.data_frame());
-  if (Result<void> r = co_await transport_->write_all(ByteSpan(frame)); !r) {
-    write_error_ = r.error();
-    co_return r;
+  Result<void> sent = co_await transport_->write_all(ByteSpan(frame));
+  if (!sent) {
+    write_error_ = sent.error();
+    co_return sent;
   }
   co_return co_await flush_control_locked();
 }
 
 Task<Result<void>> WsStream::shutdown_write() {
-  co_await gate_.acquire();
-  GateGuard guard{gate_};
+  Result<Mutex::Guard> locked = co_await write_lock_.lock();
+  if (!locked) co_return locked.error();
+  Mutex::Guard guard = std::move(*locked);
   if (closed_) co_return make_error_code(vtunnel::errc::closed);
   conn_.close(static_cast<std::uint16_t>(CloseCode::normal));
   co_return co_await flush_control_locked();
@@ -228,8 +233,9 @@ Task<Result<void>> WsStream::shutdown_write() {
 
 Task<Result<void>> WsStream::close_handshake(std::uint16_t code, std::string reason) {
   {
-    co_await gate_.acquire();
-    GateGuard guard{gate_};
+    Result<Mutex::Guard> locked = co_await write_lock_.lock();
+    if (!locked) co_return locked.error();
+    Mutex::Guard guard = std::move(*locked);
     conn_.close(code, reason);
     Result<void> sent = co_await flush_control_locked();
     if (!sent) {

@@ -21,7 +21,7 @@
 #include "core/stream.hpp"
 #include "core/task.hpp"
 #include "ws/connection.hpp"
-#include "ws/detail/write_gate.hpp"
+#include "core/sync.hpp"
 
 namespace vtunnel::ws {
 
@@ -76,7 +76,10 @@ class WsStream final : public Stream {
   std::unique_ptr<Stream> transport_;
   WsStreamOptions options_;
   Connection conn_;
-  detail::WriteGate gate_;
+  // One writer on the transport at a time. The write side waits for it (cancellably); the
+  // read side only try_lock()s to send control frames and otherwise leaves them to the
+  // writer holding it, which flushes them before it unlocks.
+  Mutex write_lock_;
 
   Bytes rx_;                    // transport bytes: [rx_pos_, rx_end_) not yet parsed
   std::size_t rx_pos_ = 0;

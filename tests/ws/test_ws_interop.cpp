@@ -196,7 +196,7 @@ TEST_CASE("our client -> python server: a refused handshake reads clearly", "[in
 
 TEST_CASE("connect(): ws:// URL, dial, upgrade, echo", "[interop][connect]") {
   PythonServer server;
-  ws::ConnectOptions options;
+  ws::WsConnectOptions options;
   options.headers = {{"X-Tunnel-Client", "vtunnel-test"}};
   auto conn = run_sync(ws::connect("ws://127.0.0.1:" + std::to_string(server.port) + "/echo", options,
                                    blocking_loopback_dial));

@@ -1,10 +1,12 @@
 // WsStream with a transport whose writes suspend until the test completes them: a pong the
 // reader is sending and a message the writer wants to send must not interleave, and control
-// frames queued during a write go out right after it.
+// frames queued during a write go out right after it. The write lock hands over through the
+// loop's ready queue, so these tests turn a Loop by hand.
 #include <catch2/catch.hpp>
 
 #include <coroutine>
 
+#include "core/loop.hpp"
 #include "ws/frame_test_util.hpp"
 #include "ws/sync_streams.hpp"
 #include "ws/ws_stream.hpp"
@@ -58,6 +60,7 @@ class SuspendingWriteStream final : public Stream {
 }  // namespace
 
 TEST_CASE("a writer waits while the reader sends a pong, then goes on", "[ws_stream]") {
+  Loop loop;
   auto owned = std::make_unique<SuspendingWriteStream>();
   SuspendingWriteStream& t = *owned;
   t.input = make_frame(Opcode::ping, "ping-1", std::nullopt);
@@ -72,13 +75,13 @@ TEST_CASE("a writer waits while the reader sends a pong, then goes on", "[ws_str
 
   const std::string message = "message from the writer";
   Task<Result<void>> writer = ws.write_all(as_bytes(message));
-  writer.handle().resume();  // the gate is busy: waits without touching the transport
+  writer.handle().resume();  // the lock is taken: waits without touching the transport
   REQUIRE_FALSE(writer.done());
   REQUIRE(t.writes_started == 1);
 
-  t.complete_write();  // pong done: the reader hands the gate to the writer, which starts
-  REQUIRE(t.writes_started == 2);
+  t.complete_write();  // pong done: the reader unlocks, the writer is scheduled
   REQUIRE(reader.done());
+  loop.run_until([&] { return t.writes_started == 2; });
   REQUIRE(*reader.handle().promise().take() == 4);  // "data"
   REQUIRE_FALSE(writer.done());
   t.complete_write();
@@ -94,6 +97,7 @@ TEST_CASE("a writer waits while the reader sends a pong, then goes on", "[ws_str
 }
 
 TEST_CASE("a pong that arrives during a write goes out after it, not inside it", "[ws_stream]") {
+  Loop loop;
   auto owned = std::make_unique<SuspendingWriteStream>();
   SuspendingWriteStream& t = *owned;
   t.input = make_frame(Opcode::ping, "ping-2", std::nullopt);
@@ -107,7 +111,7 @@ TEST_CASE("a pong that arrives during a write goes out after it, not inside it",
 
   Bytes buf(100);
   Task<Result<std::size_t>> reader = ws.read_some(buf);
-  reader.handle().resume();  // the gate is busy: the pong is left to the writer
+  reader.handle().resume();  // the lock is taken: the pong is left to the writer
   REQUIRE(reader.done());
   REQUIRE(*reader.handle().promise().take() == 1);
   REQUIRE(t.writes_started == 1);
