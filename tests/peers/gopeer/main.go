@@ -290,4 +290,3 @@ func withTimeout(d time.Duration, f func() error) error {
 		return errTimeout
 	}
 }
-

@@ -1,0 +1,162 @@
+#!/bin/bash
+# Self-test of the Go peer against itself (Go server <-> Go client), loopback only,
+# bounded in time (watchdog), kills only the pids it started.
+# usage: tests/peers/selftest.sh [VTPEER_BINARY]   (builds into a temp dir if not given)
+# exit 0 iff every check passed; prints one PASS/FAIL line per check.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/vtpeer-selftest.XXXXXX)
+PIDS=()
+NPASS=0
+NFAIL=0
+LIMIT=${SELFTEST_LIMIT:-300}
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  [ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null
+  if [ "$NFAIL" -ne 0 ] || [ -n "${KEEP:-}" ]; then echo "logs kept in $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'echo "selftest: interrupted/timeout"; exit 124' TERM INT
+( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$LIMIT" & sp=$!; wait $sp; echo "selftest: watchdog fired after ${LIMIT}s" >&2; kill -TERM $$ ) >/dev/null 2>&1 &
+WATCHDOG=$!
+
+if [ $# -ge 1 ]; then VT=$1; else
+  "$HERE/build-gopeer.sh" "$T/bin" >/dev/null || { echo "FAIL build"; exit 1; }
+  VT=$T/bin/vtpeer
+fi
+
+pass() { NPASS=$((NPASS+1)); echo "PASS $*"; }
+fail() { NFAIL=$((NFAIL+1)); echo "FAIL $*"; }
+check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+
+# start NAME CMD... : run in background, stdout/stderr to $T/NAME.out/.err
+start() { local n=$1; shift; "$@" >"$T/$n.out" 2>"$T/$n.err" & PIDS+=($!); eval "PID_$n=$!"; }
+stop() { local v="PID_$1"; kill "${!v}" 2>/dev/null; wait "${!v}" 2>/dev/null; true; }
+# waitfor FILE REGEX [SECONDS] [COUNT]: wait until REGEX matches >= COUNT lines in FILE
+waitfor() {
+  local f=$1 re=$2 secs=${3:-10} cnt=${4:-1} i=0
+  while [ $i -lt $((secs*10)) ]; do
+    local n; n=$(grep -cE -- "$re" "$f" 2>/dev/null); [ "${n:-0}" -ge "$cnt" ] && return 0
+    sleep 0.1; i=$((i+1))
+  done
+  echo "  (timeout waiting for /$re/ x$cnt in $f)"; return 1
+}
+port_of() { awk '/^LISTENING /{print $2; exit}' "$T/$1.out"; }
+freeport() { $PY "$HERE/tcptool.py" freeport; }
+rt() { $PY "$HERE/tcptool.py" roundtrip 127.0.0.1 "$1" "$2"; }
+xfer() { timeout 120 $PY "$HERE/tcptool.py" xfer 127.0.0.1 "$1" "$2" | tee -a "$T/xfer.log" | grep -q '^XFER ok'; }
+
+# --- fixtures
+start echo $PY "$HERE/tcptool.py" echo 0
+waitfor "$T/echo.out" '^LISTENING' 5 || exit 1
+ECHO=$(port_of echo)
+
+# --- keygen
+$VT keygen >"$T/keygen.out"
+check "keygen: exactly two lines in the PROTOCOL.md format" \
+  grep -qzE '^Private key \(client\): vt-priv-[A-Za-z0-9+/]{43}
+Public key \(server\):  vt-pub-[A-Za-z0-9+/]{43}
+$' "$T/keygen.out"
+PRIV=$(awk 'NR==1{print $4}' "$T/keygen.out"); PUB=$(awk 'NR==2{print $4}' "$T/keygen.out")
+check "pubkey(priv) == pub" [ "$($VT pubkey "$PRIV")" = "$PUB" ]
+$VT keygen >"$T/keygen2.out"
+PRIV2=$(awk 'NR==1{print $4}' "$T/keygen2.out")
+check "key parsing rejects wrong prefix" bash -c "! $VT pubkey vt-pub-${PRIV#vt-priv-} 2>/dev/null"
+check "key parsing rejects bad length" bash -c "! $VT pubkey vt-priv-AAAA 2>/dev/null"
+
+# --- keyed WebSocket server + client
+F1=$(freeport); F2=$(freeport); while [ "$F2" = "$F1" ]; do F2=$(freeport); done
+start srv $VT server -port 0 -client-key "$PUB" -keepalive 1s -wait 2s
+waitfor "$T/srv.out" '^LISTENING' 5
+SP=$(port_of srv)
+check "GET /health -> 200 ok" bash -c "curl -s -o $T/health -w '%{http_code}' http://127.0.0.1:$SP/health | grep -qx 200 && [ \"\$(cat $T/health)\" = ok ]"
+HK=$($VT hostkey "$PUB")
+check "server host key = derived ed25519 key" grep -qF "HOSTKEY ${HK}" "$T/srv.out"
+start cli $VT client -server "ws://127.0.0.1:$SP/tunnel" -key "$PRIV" -forward "$F1=127.0.0.1:$ECHO" -keepalive 1s
+check "keyed: client connects, publickey auth, listen ok" waitfor "$T/cli.out" "^LISTEN_OK port=$F1" 10
+check "keyed: server saw publickey auth as user vtunnel" grep -q 'AUTH_OK user=vtunnel method=publickey' "$T/srv.out"
+check "keyed: tunnel roundtrip" bash -c "[ \"\$($PY $HERE/tcptool.py roundtrip 127.0.0.1 $F1 hello-tunnel)\" = \"b'hello-tunnel'\" ]"
+check "keyed: 16 MiB transfer, SHA-256 checked" xfer "$F1" 16777216
+check "keyed: half-close propagated (TUNNEL_CLOSED on both sides)" waitfor "$T/cli.out" '^TUNNEL_CLOSED port=' 5 2
+check "keepalive: server ping answered with pong" waitfor "$T/srv.out" '^KEEPALIVE_REPLY id=1 ok=true data="pong"' 5
+check "keepalive: client ping answered with pong" waitfor "$T/cli.out" '^KEEPALIVE_REPLY ok=true data="pong"' 5
+
+# persistence + 'no forward for port' + reconnect replay
+stop cli
+start cli2 $VT client -server "ws://127.0.0.1:$SP/" -key "$PRIV" -forward "$F2=127.0.0.1:$ECHO" -keepalive 0 -backoff-min 200ms -backoff-max 1s
+waitfor "$T/cli2.out" "^LISTEN_OK port=$F2" 10
+rt "$F1" x >/dev/null 2>&1
+check "listener persists across sessions; client rejects unknown port (connect failed, 'no forward for port')" \
+  waitfor "$T/srv.out" "TUNNEL_OPEN_FAILED port=$F1 .*connect failed \(no forward for port\)" 5
+check "client logged the rejection" grep -q "CHANNEL_REJECT type=tunnel port=$F1 reason=no-forward" "$T/cli2.out"
+check "second forward works" bash -c "[ \"\$($PY $HERE/tcptool.py roundtrip 127.0.0.1 $F2 abc)\" = \"b'abc'\" ]"
+stop srv
+start srv2 $VT server -port "$SP" -client-key "$PUB" -keepalive 0
+check "reconnect: client replays listen on the restarted server" waitfor "$T/cli2.out" "^LISTEN_OK port=$F2" 15 2
+check "reconnect: tunnel works again" bash -c "[ \"\$($PY $HERE/tcptool.py roundtrip 127.0.0.1 $F2 again)\" = \"b'again'\" ]"
+stop cli2
+stop srv2
+
+# --- wrong keys
+start srv3 $VT server -port 0 -client-key "$PUB" -keepalive 0
+waitfor "$T/srv3.out" '^LISTENING' 5; SP3=$(port_of srv3)
+$VT client -server "ws://127.0.0.1:$SP3/" -key "$PRIV2" -forward "$F1=127.0.0.1:$ECHO" -once >"$T/wrong1.out" 2>&1; rc=$?
+check "wrong key: client refuses the (differently derived) host key" bash -c "[ $rc -ne 0 ] && grep -q HOSTKEY_MISMATCH $T/wrong1.out"
+$VT client -server "ws://127.0.0.1:$SP3/" -key "$PRIV2" -insecure -forward "$F1=127.0.0.1:$ECHO" -once >"$T/wrong2.out" 2>&1; rc=$?
+check "wrong key: server rejects the client key" bash -c "[ $rc -ne 0 ] && grep -q SSH_HANDSHAKE_FAILED $T/wrong2.out && grep -q AUTH_REJECT $T/srv3.out"
+$VT client -server "ws://127.0.0.1:$SP3/" -insecure -forward "$F1=127.0.0.1:$ECHO" -once >"$T/wrong3.out" 2>&1; rc=$?
+check "keyless client vs keyed server: rejected" bash -c "[ $rc -ne 0 ] && grep -q SSH_HANDSHAKE_FAILED $T/wrong3.out"
+stop srv3
+
+# --- keyless WebSocket
+start srv4 $VT server -port 0 -keepalive 0 -wait 2s
+waitfor "$T/srv4.out" '^LISTENING' 5; SP4=$(port_of srv4)
+start cli4 $VT client -server "ws://127.0.0.1:$SP4/" -forward "$F1=127.0.0.1:$ECHO" -keepalive 0
+waitfor "$T/cli4.out" "^LISTEN_OK port=$F1" 10
+check "keyless: ecdsa-sha2-nistp256 host key, none auth" bash -c "grep -q '^HOSTKEY_SEEN ecdsa-sha2-nistp256 ' $T/cli4.out && grep -q 'AUTH_OK user=vtunnel method=none' $T/srv4.out"
+check "keyless: 1 MiB transfer" xfer "$F1" 1048576
+stop cli4
+check "no client: tunnel connection closed after -wait (TUNNEL_NO_CLIENT)" bash -c "$PY $HERE/tcptool.py roundtrip 127.0.0.1 $F1 x >/dev/null 2>&1; grep -q 'TUNNEL_NO_CLIENT port=$F1' $T/srv4.out"
+stop srv4
+
+# --- plain-TCP SSH modes: requests, channel policy, algorithms, rekey
+start ssrv $VT sshserver -port 0 -client-key "$PUB" -keepalive 0
+waitfor "$T/ssrv.out" '^LISTENING' 5; SS=$(port_of ssrv)
+$VT sshclient -addr "127.0.0.1:$SS" -key "$PRIV" -ping 2 -request bogus -request listen='{"port":0}' >"$T/sc1.out" 2>&1
+check "sshclient: ping -> success with raw data \"pong\"" bash -c "[ \$(grep -c '^PING ok=true data=\"pong\"' $T/sc1.out) -eq 2 ]"
+check "sshclient: unknown global request -> failure" grep -q '^REQUEST name=bogus ok=false data=""' "$T/sc1.out"
+check "sshclient: listen failure carries error text after the message type" grep -q '^REQUEST name=listen ok=false data="invalid port 0"' "$T/sc1.out"
+$VT sshclient -addr "127.0.0.1:$SS" -key "$PRIV" -open session >"$T/sc2.out" 2>&1
+check "server rejects client-opened channels: reason 1 (prohibited)" grep -q '^OPEN_FAILED type=session reason=1 ' "$T/sc2.out"
+$VT sshclient -addr "127.0.0.1:$SS" -key "$PRIV" -direct "127.0.0.1:$ECHO" </dev/null >"$T/sc3.out" 2>&1
+check "server rejects direct-tcpip: reason 1" grep -q 'reason=1' "$T/sc3.out"
+stop ssrv
+
+i=0
+for combo in "aes128-gcm@openssh.com curve25519-sha256 ssh-ed25519" \
+             "chacha20-poly1305@openssh.com ecdh-sha2-nistp256 ecdsa" \
+             "aes128-ctr diffie-hellman-group14-sha256 rsa"; do
+  set -- $combo; C=$1 K=$2 H=$3; i=$((i+1))
+  FP=$(freeport)
+  if [ "$H" = ssh-ed25519 ]; then HKF=(-client-key "$PUB"); CK=(-key "$PRIV"); HA=ssh-ed25519
+  elif [ "$H" = rsa ]; then HKF=(-hostkey-type rsa); CK=(); HA=rsa-sha2-256
+  else HKF=(-hostkey-type ecdsa); CK=(); HA=ecdsa-sha2-nistp256; fi
+  start "as$i" $VT sshserver -port 0 "${HKF[@]}" -cipher "$C" -kex "$K" -rekey 65536 -keepalive 0
+  waitfor "$T/as$i.out" '^LISTENING' 10; AP=$(port_of "as$i")
+  start "ac$i" $VT sshclient -addr "127.0.0.1:$AP" "${CK[@]}" -cipher "$C" -kex "$K" -hostkey-alg "$HA" -rekey 262144 -forward "$FP=127.0.0.1:$ECHO" -keepalive 0
+  waitfor "$T/ac$i.out" "^LISTEN_OK port=$FP" 10
+  check "plain SSH $C / $K / $HA host key: 4 MiB with forced rekeys (65536/262144 B thresholds)" xfer "$FP" 4194304
+  stop "ac$i"; stop "as$i"
+done
+start asx $VT sshserver -port 0 -cipher aes128-ctr -keepalive 0
+waitfor "$T/asx.out" '^LISTENING' 5; AP=$(port_of asx)
+$VT sshclient -addr "127.0.0.1:$AP" -cipher chacha20-poly1305@openssh.com -ping 1 >"$T/scx.out" 2>&1; rc=$?
+check "no common cipher -> handshake fails" bash -c "[ $rc -ne 0 ] && grep -q 'SSH_HANDSHAKE_FAILED.*no common algorithm' $T/scx.out"
+stop asx
+
+echo "selftest: $NPASS passed, $NFAIL failed"
+[ "$NFAIL" -eq 0 ]
