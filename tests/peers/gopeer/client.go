@@ -72,6 +72,7 @@ func cmdClient(args []string, ws bool) int {
 	knownHost := fs.String("known-host", "", "accept only this host key (authorized_keys line 'ssh-ed25519 AAAA...')")
 	insecure := fs.Bool("insecure", false, "accept any host key even with -key (to test server-side auth rejection)")
 	version := fs.String("version", "", "SSH client version string")
+	user := fs.String("user", sshUser, "SSH user name (vtunnel; e.g. root against the sshd fixture)")
 	fs.IntVar(&o.pings, "ping", 0, "send N 'ping' global requests after connecting, print replies")
 	fs.Var(&o.requests, "request", "send global request NAME[=payload] with want-reply, print reply (repeatable)")
 	fs.StringVar(&o.direct, "direct", "", "open a direct-tcpip channel to host:port and pipe stdin/stdout through it, then exit")
@@ -80,6 +81,9 @@ func cmdClient(args []string, ws bool) int {
 	var af algoFlags
 	af.register(fs)
 	fs.Parse(args)
+	if o.direct != "" {
+		eventOut = os.Stderr // stdout carries the channel data
+	}
 
 	if ws && o.serverURL == "" {
 		log.Printf("error: -server is required")
@@ -111,7 +115,7 @@ func cmdClient(args []string, ws bool) int {
 		*key = getenv("VTUNNEL_KEY")
 	}
 
-	cfg := &ssh.ClientConfig{User: sshUser, ClientVersion: *version, Timeout: o.timeout}
+	cfg := &ssh.ClientConfig{User: *user, ClientVersion: *version, Timeout: o.timeout}
 	af.apply(&cfg.Config)
 	cfg.HostKeyAlgorithms = splitList(*hostKeyAlg)
 	var wantHost []byte

@@ -39,11 +39,14 @@ var b64 = base64.RawStdEncoding
 
 var eventMu sync.Mutex
 
+// eventOut is stdout, except in sshclient -direct mode where stdout carries channel data.
+var eventOut io.Writer = os.Stdout
+
 // event prints one machine-readable line on stdout (flushed immediately).
 func event(format string, args ...interface{}) {
 	eventMu.Lock()
 	defer eventMu.Unlock()
-	fmt.Fprintf(os.Stdout, format+"\n", args...)
+	fmt.Fprintf(eventOut, format+"\n", args...)
 }
 
 // ---------- keys ----------
