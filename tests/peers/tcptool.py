@@ -63,24 +63,38 @@ def xfer(host, port, n, seed="vtpeer"):
     data = gen(n, seed)
     want = hashlib.sha256(data).hexdigest()
     t0 = time.time()
-    s = socket.create_connection((host, port), timeout=60)
     got = hashlib.sha256()
     recv = [0]
+    err = []
+    try:
+        s = socket.create_connection((host, port), timeout=60)
+    except OSError as e:
+        print("XFER FAIL connect: %r" % e, flush=True)
+        return 1
 
     def reader():
-        while True:
-            d = s.recv(262144)
-            if not d:
-                break
-            got.update(d)
-            recv[0] += len(d)
+        try:
+            while True:
+                d = s.recv(262144)
+                if not d:
+                    break
+                got.update(d)
+                recv[0] += len(d)
+        except OSError as e:
+            err.append(e)
 
     th = threading.Thread(target=reader)
     th.start()
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        err.append(e)
     th.join(120)
     s.close()
+    if err:
+        print("XFER FAIL sent=%d recv=%d err=%r" % (n, recv[0], err[0]), flush=True)
+        return 1
     dt = time.time() - t0
     if recv[0] == n and got.hexdigest() == want:
         print("XFER ok sent=%d recv=%d sha256=%s secs=%.2f" % (n, recv[0], want, dt), flush=True)

@@ -321,7 +321,8 @@ func (o *clientOpts) session(oneShot bool) (connected bool, rc int) {
 	}
 
 	done := make(chan struct{})
-	go func() { sc.Wait(); close(done) }()
+	var waitErr error
+	go func() { waitErr = sc.Wait(); close(done) }()
 	if o.keepalive > 0 {
 		go func() {
 			t := time.NewTicker(o.keepalive)
@@ -345,7 +346,11 @@ func (o *clientOpts) session(oneShot bool) (connected bool, rc int) {
 		}()
 	}
 	<-done
-	event("DISCONNECTED")
+	if waitErr != nil {
+		event("DISCONNECTED err=%q", waitErr.Error())
+	} else {
+		event("DISCONNECTED")
+	}
 	return true, 1
 }
 

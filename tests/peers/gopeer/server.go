@@ -29,6 +29,7 @@ type server struct {
 	cfg       *ssh.ServerConfig
 	keepalive time.Duration
 	wait      time.Duration
+	probe     bool
 
 	mu        sync.Mutex
 	active    *ssh.ServerConn
@@ -52,6 +53,7 @@ func cmdServer(args []string, ws bool) int {
 	tlsCert := fs.String("tls-cert", "", "server only: serve wss:// with this certificate (PEM)")
 	tlsKey := fs.String("tls-key", "", "server only: private key for -tls-cert")
 	version := fs.String("version", "", "SSH server version string (default x/crypto's)")
+	probe := fs.Bool("probe-channels", false, "on each new session open an unknown channel type, a tunnel with bad JSON and a tunnel for port 1, print PROBE lines with the client's reject reasons")
 	var af algoFlags
 	af.register(fs)
 	fs.Parse(args)
@@ -100,7 +102,7 @@ func cmdServer(args []string, ws bool) int {
 		}
 	}
 
-	s := &server{cfg: cfg, keepalive: *keepalive, wait: *wait,
+	s := &server{cfg: cfg, keepalive: *keepalive, wait: *wait, probe: *probe,
 		activeCh: make(chan struct{}), listeners: map[int]net.Listener{}}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(*bind, strconv.Itoa(*port)))
@@ -206,6 +208,9 @@ func (s *server) handleConn(nc net.Conn) {
 			nch.Reject(ssh.Prohibited, "channels not allowed")
 		}
 	}()
+	if s.probe {
+		go s.probeChannels(sc)
+	}
 	if s.keepalive > 0 {
 		go func() {
 			t := time.NewTicker(s.keepalive)
@@ -227,8 +232,11 @@ func (s *server) handleConn(nc net.Conn) {
 		s.handleRequest(req)
 	}
 	s.clearActive(sc)
-	sc.Wait()
-	event("SESSION_END id=%d", id)
+	if err := sc.Wait(); err != nil {
+		event("SESSION_END id=%d err=%q", id, err.Error())
+	} else {
+		event("SESSION_END id=%d", id)
+	}
 }
 
 func (s *server) handleRequest(req *ssh.Request) {
@@ -310,4 +318,32 @@ func (s *server) tunnel(c net.Conn, port int) {
 	event("TUNNEL_OPEN port=%d", port)
 	up, down := pipe(c, ch)
 	event("TUNNEL_CLOSED port=%d to_client=%d from_client=%d", port, up, down)
+}
+
+// probeChannels checks the client's channel-open policy (PROTOCOL.md: other types -> 3,
+// bad JSON -> 2, unknown port -> 2 "no forward for port").
+func (s *server) probeChannels(sc *ssh.ServerConn) {
+	probes := []struct {
+		name, typ string
+		data      []byte
+	}{
+		{"unknown-type", "x-vtpeer-probe", nil},
+		{"bad-json", "tunnel", []byte("{not json")},
+		{"unknown-port", "tunnel", []byte(`{"port":1}`)},
+	}
+	for _, p := range probes {
+		ch, reqs, err := sc.OpenChannel(p.typ, p.data)
+		if err == nil {
+			go ssh.DiscardRequests(reqs)
+			ch.Close()
+			event("PROBE %s accepted", p.name)
+			continue
+		}
+		if oe, ok := err.(*ssh.OpenChannelError); ok {
+			event("PROBE %s reason=%d message=%q", p.name, uint32(oe.Reason), oe.Message)
+		} else {
+			event("PROBE %s err=%q", p.name, err.Error())
+		}
+	}
+	event("PROBE done")
 }
