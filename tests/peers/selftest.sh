@@ -205,5 +205,32 @@ waitfor "$T/xa.out" "^LISTEN_OK port=$FP" 15
 check "asyncssh client <-> asyncssh server: 4 MiB (chacha20-poly1305)" xfer "$FP" 4194304
 stop xa; stop ass
 
+# --- WebSocket helpers (ws_echo.py / ws_client.py) and wss for the Go peer
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tls.key" -out "$T/tls.crt" \
+  -days 2 -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
+start wse $PY "$HERE/ws_echo.py" --fragment 1000 --close-after 3 --close-code 4001 --close-reason bye
+start wss $PY "$HERE/ws_echo.py" --tls-cert "$T/tls.crt" --tls-key "$T/tls.key"
+waitfor "$T/wse.out" '^LISTENING' 15; waitfor "$T/wss.out" '^LISTENING' 15
+WE=$(port_of wse); WS=$(port_of wss)
+$PY "$HERE/ws_client.py" "ws://127.0.0.1:$WE/p" --header "X-Test: 1" --send 100000 --count 3 --fragment 777 --wait-close 5 >"$T/wsc1.out" 2>&1
+check "ws_echo/ws_client: fragmented echo x3, server close 4001" \
+  bash -c "[ \$(grep -c '^ECHO ok' $T/wsc1.out) -eq 3 ] && grep -q \"^CLOSE received=4001 reason='bye'\" $T/wsc1.out && grep -q '\"X-Test\": \"1\"' $T/wse.out"
+$PY "$HERE/ws_client.py" "wss://127.0.0.1:$WS/" --cafile "$T/tls.crt" --send 70000 --ping 2 --close-code 4002 --close-reason hi >"$T/wsc2.out" 2>&1
+check "ws_echo TLS: echo, 2 pings, client close code 4002 echoed" bash -c "grep -q \"^CLOSE sent=4002 received=4002 reason='hi'\" $T/wsc2.out && [ \$(grep -c '^PONG ok' $T/wsc2.out) -eq 2 ]"
+$PY "$HERE/ws_client.py" "wss://127.0.0.1:$WS/" --send 10 >"$T/wsc3.out" 2>&1
+check "ws_client verifies certificates (self-signed without --cafile fails)" grep -q 'HANDSHAKE_FAILED.*CERTIFICATE_VERIFY_FAILED' "$T/wsc3.out"
+start tsrv $VT server -port 0 -client-key "$PUB" -keepalive 0 -tls-cert "$T/tls.crt" -tls-key "$T/tls.key"
+waitfor "$T/tsrv.out" '^LISTENING' 5; TP=$(port_of tsrv)
+$PY "$HERE/ws_client.py" "wss://127.0.0.1:$TP/any/path" --cafile "$T/tls.crt" --expect-prefix SSH-2.0- >"$T/wsc4.out" 2>&1
+check "ws_client -> Go peer server over wss: first binary data is the SSH banner" grep -q "^PREFIX ok data=b'SSH-2.0-Go" "$T/wsc4.out"
+FP=$(freeport)
+start tcli $VT client -server "wss://127.0.0.1:$TP/" -ca "$T/tls.crt" -key "$PRIV" -forward "$FP=127.0.0.1:$ECHO" -keepalive 0 -header "X-Vt: yes"
+waitfor "$T/tcli.out" "^LISTEN_OK port=$FP" 10
+check "Go client -> Go server over wss:// (CA-verified): 4 MiB" xfer "$FP" 4194304
+stop tcli; stop tsrv
+$VT client -server "ws://127.0.0.1:$WE/hdr" -header "X-Vt: yes" -forward "1=127.0.0.1:1" -once -timeout 3s >"$T/hdr.out" 2>&1
+check "Go client sends -header on the WebSocket handshake" grep -q '"X-Vt": "yes"' "$T/wse.out"
+stop wse; stop wss
+
 echo "selftest: $NPASS passed, $NFAIL failed"
 [ "$NFAIL" -eq 0 ]
