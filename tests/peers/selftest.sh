@@ -228,6 +228,13 @@ start tcli $VT client -server "wss://127.0.0.1:$TP/" -ca "$T/tls.crt" -key "$PRI
 waitfor "$T/tcli.out" "^LISTEN_OK port=$FP" 10
 check "Go client -> Go server over wss:// (CA-verified): 4 MiB" xfer "$FP" 4194304
 stop tcli; stop tsrv
+start rsrv $VT server -port 0 -client-key "$PUB" -keepalive 0 -rekey 65536
+waitfor "$T/rsrv.out" '^LISTENING' 5; RP=$(port_of rsrv); FP=$(freeport)
+start rcli $VT client -server "ws://127.0.0.1:$RP/" -key "$PRIV" -forward "$FP=127.0.0.1:$ECHO" -keepalive 0 -rekey 1048576 -cipher chacha20-poly1305@openssh.com
+waitfor "$T/rcli.out" "^LISTEN_OK port=$FP" 10
+check "WebSocket transport with re-keys from both sides (65536 / 1 MiB): 4 MiB" xfer "$FP" 4194304
+check "client saw several key exchanges over WebSocket (HOSTKEY_SEEN >= 4)" bash -c "[ \$(grep -c '^HOSTKEY_SEEN' $T/rcli.out) -ge 4 ]"
+stop rcli; stop rsrv
 $VT client -server "ws://127.0.0.1:$WE/hdr" -header "X-Vt: yes" -forward "1=127.0.0.1:1" -once -timeout 3s >"$T/hdr.out" 2>&1
 check "Go client sends -header on the WebSocket handshake" grep -q '"X-Vt": "yes"' "$T/wse.out"
 stop wse; stop wss
