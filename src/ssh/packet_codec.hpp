@@ -46,6 +46,9 @@ class PacketDecoder {
   bool sequence_wrapped() const noexcept { return wrapped_; }
   const PacketCounters& counters() const noexcept { return counters_; }
   std::size_t buffered() const noexcept { return end_ - start_; }
+  // Raw access for the identification exchange, which precedes the packet protocol.
+  ByteSpan unparsed() const noexcept { return ByteSpan(buf_).subspan(start_, end_ - start_); }
+  void consume(std::size_t n) noexcept { start_ += n; }
 
  private:
   Bytes buf_;
