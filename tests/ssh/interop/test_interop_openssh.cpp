@@ -1,0 +1,295 @@
+// Interop against OpenSSH 9.x: our client -> sshd (direct-tcpip to an echo server, every
+// cipher, sshd rekeying every megabyte), and `ssh -W` -> our server.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "../connection_pair.hpp"
+#include "interop_util.hpp"
+#include "ssh/wire.hpp"
+
+using namespace vtunnel;
+using namespace vtunnel::ssh;
+using namespace vtunnel::test;
+using namespace vtunnel::test::interop;
+
+namespace {
+
+std::size_t transfer_bytes() {
+  const char* mib = std::getenv("VTUNNEL_INTEROP_MIB");
+  return std::size_t(mib ? std::atoi(mib) : 64) * 1024 * 1024;
+}
+
+// Data stream of a cycle length that is not a power of two, so any reordering shows.
+const Bytes& cycle() {
+  static const Bytes c = pattern(1024 * 1024 + 7, 77);
+  return c;
+}
+std::uint8_t expected_at(std::size_t offset) { return cycle()[offset % cycle().size()]; }
+
+// Tracks one bidirectional echo transfer over channel `ch`.
+struct EchoTransfer {
+  Connection& conn;
+  std::uint32_t ch;
+  std::size_t total;
+  std::size_t sent = 0, received = 0;
+  bool eof_sent = false, close_sent = false, closed = false, mismatch = false;
+
+  void push() {
+    while (sent < total && !eof_sent) {
+      std::size_t at = sent % cycle().size();
+      std::size_t n = std::min(total - sent, cycle().size() - at);
+      auto took = conn.send_data(ch, ByteSpan(cycle()).subspan(at, n));
+      REQUIRE(took.ok());
+      if (*took == 0) break;
+      sent += *took;
+    }
+    if (sent == total && !eof_sent) {
+      REQUIRE(conn.send_eof(ch).ok());
+      eof_sent = true;
+    }
+    if (received == total && !close_sent && !closed) {
+      REQUIRE(conn.close_channel(ch).ok());
+      close_sent = true;
+    }
+  }
+  void on_data(ByteSpan d) {
+    for (std::size_t i = 0; i < d.size(); ++i)
+      if (d[i] != expected_at(received + i)) mismatch = true;
+    received += d.size();
+    REQUIRE(conn.consumed(ch, d.size()).ok());
+  }
+};
+
+struct Sshd {
+  fs::path dir = make_temp_dir("sshd");
+  std::uint16_t port = free_port();
+  std::unique_ptr<Child> child;
+  Bytes host_blob;
+
+  explicit Sshd(const SigningKey& client_key) {
+    REQUIRE(run("ssh-keygen -q -t ed25519 -N '' -f " + (dir / "host_ed25519").string()) == 0);
+    host_blob = pub_file_blob(dir / "host_ed25519.pub");
+    write_file(dir / "authorized_keys", blob_line(client_key.public_blob()) + "\n");
+    std::string cfg = "Port " + std::to_string(port) +
+                      "\nListenAddress 127.0.0.1\n"
+                      "HostKey " + (dir / "host_ed25519").string() +
+                      "\nAuthorizedKeysFile " + (dir / "authorized_keys").string() +
+                      "\nPidFile " + (dir / "sshd.pid").string() +
+                      "\nStrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\n"
+                      "KbdInteractiveAuthentication no\nUsePAM no\nAllowTcpForwarding yes\n"
+                      "RekeyLimit 1M\nLogLevel ERROR\n"
+                      "Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,"
+                      "chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr\n";
+    write_file(dir / "sshd_config", cfg);
+    child = std::make_unique<Child>(std::vector<std::string>{
+        "/usr/sbin/sshd", "-D", "-e", "-f", (dir / "sshd_config").string()});
+    int fd = connect_loopback(port);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+  }
+  ~Sshd() {
+    child.reset();
+    fs::remove_all(dir);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("interop: our client -> OpenSSH sshd, direct-tcpip echo, every cipher, sshd rekeys") {
+  auto client_key = ed25519_key(21);
+  Sshd sshd(*client_key);
+  EchoServer echo;
+  const std::size_t total = transfer_bytes();
+
+  for (const auto& spec : supported_ciphers()) {
+    INFO(spec.name);
+    Config c;
+    c.role = Role::client;
+    c.user = "root";
+    c.client_key = client_key;
+    c.verify_host_key = accept_only_host_key(sshd.host_blob);
+    c.ciphers = {std::string(spec.name)};
+    Connection conn(c);
+    int fd = connect_loopback(sshd.port);
+    REQUIRE(fd >= 0);
+    Driver driver(fd, conn);
+
+    std::size_t kex_done = 0;
+    bool authenticated = false;
+    std::string negotiated;
+    std::optional<std::uint32_t> confirmed;
+    std::optional<event::Disconnected> disconnected;
+    std::unique_ptr<EchoTransfer> xfer;
+    auto on_event = [&](Event& e) {
+      if (auto* k = std::get_if<event::KexDone>(&e)) {
+        ++kex_done;
+        negotiated = k->cipher_out;
+      } else if (std::get_if<event::Authenticated>(&e)) {
+        authenticated = true;
+      } else if (auto* oc = std::get_if<event::ChannelOpenConfirm>(&e)) {
+        confirmed = oc->channel;
+      } else if (auto* d = std::get_if<event::ChannelData>(&e)) {
+        xfer->on_data(d->data);
+      } else if (auto* cl = std::get_if<event::ChannelClose>(&e)) {
+        if (xfer && cl->channel == xfer->ch) xfer->closed = true;
+      } else if (auto* dc = std::get_if<event::Disconnected>(&e)) {
+        disconnected = *dc;
+      }
+    };
+    REQUIRE(driver.run(on_event, [&] { return authenticated || disconnected; }));
+    REQUIRE_FALSE(disconnected);
+    REQUIRE(negotiated == spec.name);
+    // Host key was pinned, the session is strict-kex if this sshd has the Terrapin fix.
+
+    Bytes extra;
+    Writer(extra).string("127.0.0.1").u32(echo.port()).string("127.0.0.1").u32(40000);
+    auto id = conn.open_channel("direct-tcpip", extra);
+    REQUIRE(id.ok());
+    REQUIRE(driver.run(on_event, [&] { return confirmed.has_value() || disconnected; }));
+    REQUIRE(confirmed == *id);
+
+    xfer = std::make_unique<EchoTransfer>(EchoTransfer{conn, *id, total});
+    const auto start = std::chrono::steady_clock::now();
+    bool ok = driver.run(on_event, [&] {
+      if (disconnected) return true;
+      xfer->push();
+      return xfer->closed;
+    });
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    WARN(spec.name << ": " << (2.0 * double(total) / 1048576.0 / secs) << " MiB/s (both directions), "
+                   << kex_done << " key exchanges");
+    REQUIRE(ok);
+    REQUIRE_FALSE(disconnected);
+    REQUIRE(xfer->sent == total);
+    REQUIRE(xfer->received == total);
+    REQUIRE_FALSE(xfer->mismatch);
+    if (total >= 4 * 1024 * 1024) REQUIRE(kex_done > 2);  // sshd's RekeyLimit 1M kicked in
+    conn.disconnect();
+    (void)driver.run(on_event, [] { return true; });
+  }
+}
+
+namespace {
+// Our server side for external clients: answers "ping" with "pong", refuses other global
+// requests, accepts direct-tcpip channels and echoes them (with back-pressure).
+struct EchoingServer {
+  Connection conn;
+  struct Echo {
+    Bytes pending;
+    bool eof = false, eof_sent = false;
+  };
+  std::map<std::uint32_t, Echo> echoes;
+  std::size_t closed_channels = 0, kex_done = 0, pings = 0, eofs = 0;
+  bool authenticated = false;
+  std::optional<event::Disconnected> disconnected;
+
+  explicit EchoingServer(Config c) : conn(std::move(c)) {}
+
+  void on_event(Event& e) {
+    if (std::get_if<event::KexDone>(&e)) ++kex_done;
+    else if (std::get_if<event::Authenticated>(&e)) authenticated = true;
+    else if (auto* g = std::get_if<event::GlobalRequest>(&e)) {
+      if (g->want_reply) {
+        if (g->name == "ping") {
+          ++pings;
+          REQUIRE(conn.reply_global_request(true, as_bytes("pong")).ok());
+        } else {
+          REQUIRE(conn.reply_global_request(false).ok());
+        }
+      }
+    } else if (auto* o = std::get_if<event::ChannelOpen>(&e)) {
+      if (o->type == "direct-tcpip") {
+        REQUIRE(conn.accept_channel(o->channel).ok());
+        echoes[o->channel];
+      } else {
+        REQUIRE(conn.reject_channel(o->channel, OpenFailure::unknown_channel_type, "unknown channel type").ok());
+      }
+    } else if (auto* d = std::get_if<event::ChannelData>(&e)) {
+      auto& p = echoes[d->channel].pending;
+      p.insert(p.end(), d->data.begin(), d->data.end());
+    } else if (auto* f = std::get_if<event::ChannelEof>(&e)) {
+      echoes[f->channel].eof = true;
+      ++eofs;
+    } else if (auto* cl = std::get_if<event::ChannelClose>(&e)) {
+      echoes.erase(cl->channel);
+      ++closed_channels;
+    } else if (auto* dc = std::get_if<event::Disconnected>(&e)) {
+      disconnected = *dc;
+    }
+  }
+  void push() {
+    for (auto& [id, echo] : echoes) {
+      if (!echo.pending.empty()) {
+        auto n = conn.send_data(id, echo.pending);
+        if (n.ok() && *n > 0) {
+          echo.pending.erase(echo.pending.begin(), echo.pending.begin() + std::ptrdiff_t(*n));
+          REQUIRE(conn.consumed(id, *n).ok());
+        }
+      }
+      if (echo.eof && echo.pending.empty() && !echo.eof_sent) {
+        echo.eof_sent = true;
+        REQUIRE(conn.send_eof(id).ok());
+        REQUIRE(conn.close_channel(id).ok());
+      }
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("interop: OpenSSH ssh -W -> our server, every cipher, ssh rekeys every megabyte") {
+  fs::path dir = make_temp_dir("ssh-w");
+  REQUIRE(run("ssh-keygen -q -t ed25519 -N '' -f " + (dir / "id").string()) == 0);
+  auto host_key = ed25519_key(33);
+  const std::size_t total = std::min<std::size_t>(transfer_bytes(), 16 * 1024 * 1024);
+  {
+    std::ofstream in(dir / "in.bin", std::ios::binary);
+    for (std::size_t at = 0; at < total;) {
+      std::size_t n = std::min(total - at, cycle().size());
+      in.write(reinterpret_cast<const char*>(cycle().data()), std::streamsize(n));
+      at += n;
+    }
+  }
+  for (const auto& spec : supported_ciphers()) {
+    INFO(spec.name);
+    std::uint16_t port = 0;
+    int lfd = listen_loopback(port);
+    write_file(dir / "known_hosts",
+               "[127.0.0.1]:" + std::to_string(port) + " " + blob_line(host_key->public_blob()) + "\n");
+    std::string cmd = "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=" +
+                      (dir / "known_hosts").string() + " -o IdentitiesOnly=yes -i " + (dir / "id").string() +
+                      " -o Ciphers=" + std::string(spec.name) + " -o RekeyLimit=1M -p " + std::to_string(port) +
+                      " -l vtunnel -W 127.0.0.1:9 127.0.0.1 < " + (dir / "in.bin").string() + " > " +
+                      (dir / "out.bin").string() + " 2> " + (dir / "err.txt").string();
+    int rc = -1;
+    std::thread ssh([&] { rc = run(cmd); });
+
+    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    ::close(lfd);
+    REQUIRE(fd >= 0);
+    Config c;
+    c.role = Role::server;
+    c.host_key = host_key;
+    c.authorized_client_key = pub_file_blob(dir / "id.pub");
+    EchoingServer server(c);
+    Driver driver(fd, server.conn);
+    // ssh may drop the connection right after our CHANNEL_CLOSE instead of answering it.
+    (void)driver.run([&](Event& e) { server.on_event(e); },
+                         [&] {
+                           server.push();
+                           return server.closed_channels > 0 || server.disconnected.has_value();
+                         });
+    // ssh exits once its only channel is closed; then it closes the connection.
+    (void)driver.run([&](Event& e) { server.on_event(e); }, [] { return false; }, std::chrono::seconds(20));
+    ssh.join();
+    INFO(read_file(dir / "err.txt"));
+    if (server.disconnected) INFO(server.disconnected->message);
+    REQUIRE_FALSE(server.disconnected);
+    REQUIRE(server.eofs == 1);
+    REQUIRE(rc == 0);
+    REQUIRE(server.authenticated);
+    REQUIRE(server.kex_done > 2);  // the client's RekeyLimit kicked in
+    REQUIRE(read_file(dir / "out.bin") == read_file(dir / "in.bin"));
+  }
+  fs::remove_all(dir);
+}
