@@ -218,12 +218,10 @@ void Connection::handle_packet(ByteSpan payload) {
          "message " + std::to_string(type) + " during initial key exchange");
     return;
   }
-  // While the peer's key exchange runs it may only send kex and transport-generic messages.
-  if (kex_.received_kexinit && !kex_.received_newkeys && !msg::allowed_during_kex(type)) {
-    fail(errc::unexpected_message, DisconnectReason::protocol_error,
-         "message " + std::to_string(type) + " during key exchange");
-    return;
-  }
+  // RFC 4253 §7.1 forbids a peer to send other messages between its KEXINIT and NEWKEYS of a
+  // rekey, but some implementations do (asyncssh 2.10 sends channel data) and OpenSSH accepts
+  // them: the old keys still apply, so they are processed normally. Only the initial exchange
+  // is strict.
   if (type >= msg::kDisconnect && type <= msg::kDebug) return handle_transport_generic(type, r);
   if (is_kex) return handle_kex_message(type, payload, r);
   if ((type >= msg::kServiceRequest && type <= msg::kExtInfo) ||

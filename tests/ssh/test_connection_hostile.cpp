@@ -381,3 +381,21 @@ TEST_CASE("random garbage and mutated handshakes never crash") {
     if (s.conn.closed()) REQUIRE(s.disconnected);
   }
 }
+
+TEST_CASE("channel data sent by a peer inside its own rekey is accepted (asyncssh does this)") {
+  auto owner = authenticated_pair();
+  ConnectionPair& p = *owner;
+  auto sid = p.server.conn.open_channel("tunnel");
+  REQUIRE(sid.ok());
+  p.pump();
+  std::uint32_t cid = p.client.opened.back();
+  p.server.conn.start_rekey();
+  REQUIRE(p.server.conn.kex_in_progress());
+  Bytes m;
+  Writer(m).u8(msg::kChannelData).u32(cid).string("inside kex");
+  p.server.conn.send_unchecked_message_for_testing(m);
+  p.pump();
+  REQUIRE_FALSE(p.client.disconnected);
+  REQUIRE(as_string(p.client.received[cid]) == "inside kex");
+  REQUIRE(p.client.kex_done == 2);
+}

@@ -110,15 +110,23 @@ inline int connect_loopback(std::uint16_t port, int attempts = 100) {
 // A child process started with execv; killed (by its pid) and reaped on destruction.
 class Child {
  public:
-  explicit Child(std::vector<std::string> argv) {
+  // With stdout_fd, the child's stdout is a pipe whose read end is stored there.
+  explicit Child(std::vector<std::string> argv, int* stdout_fd = nullptr) {
+    int pipe_fds[2] = {-1, -1};
+    if (stdout_fd) REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
+      if (stdout_fd) ::dup2(pipe_fds[1], 1);
       std::vector<char*> args;
       for (auto& s : argv) args.push_back(s.data());
       args.push_back(nullptr);
       ::execv(args[0], args.data());
       ::_exit(127);
+    }
+    if (stdout_fd) {
+      ::close(pipe_fds[1]);
+      *stdout_fd = pipe_fds[0];
     }
   }
   ~Child() {
@@ -134,6 +142,14 @@ class Child {
  private:
   pid_t pid_ = -1;
 };
+
+// One line from a blocking fd (without the newline).
+inline std::string read_line(int fd) {
+  std::string line;
+  char c;
+  while (::read(fd, &c, 1) == 1 && c != '\n') line += c;
+  return line;
+}
 
 // TCP echo server on loopback, one thread per connection, for as long as the object lives.
 class EchoServer {
