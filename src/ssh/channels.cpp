@@ -1,4 +1,6 @@
 // Connection: the connection protocol (RFC 4254): global requests, channels, flow control.
+#include <cstring>
+
 #include "core/log.hpp"
 #include "ssh/connection.hpp"
 

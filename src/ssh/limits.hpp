@@ -14,7 +14,5 @@ inline constexpr std::size_t kMaxTagSize = 32;
 inline constexpr std::size_t kMaxBannerLines = 32;
 inline constexpr std::size_t kMaxIdentLineLength = 255;  // including CR LF
 inline constexpr std::size_t kMaxBannerBytes = 8 * 1024;
-// Peer-supplied texts (disconnect reasons, name-lists) kept at most this long.
-inline constexpr std::size_t kMaxNameListLength = 4096;
 
 }  // namespace vtunnel::ssh
