@@ -4,6 +4,8 @@
 
 #include <botan/chacha_rng.h>
 
+#include <algorithm>
+
 #include "connection_pair.hpp"
 #include "ssh/wire.hpp"
 
@@ -398,4 +400,68 @@ TEST_CASE("channel data sent by a peer inside its own rekey is accepted (asyncss
   REQUIRE_FALSE(p.client.disconnected);
   REQUIRE(as_string(p.client.received[cid]) == "inside kex");
   REQUIRE(p.client.kex_done == 2);
+}
+
+TEST_CASE("first_kex_packet_follows with a wrong guess: the guessed packet is skipped") {
+  Botan::ChaCha_RNG rng(Botan::system_rng());
+  Peer s(server_config());
+  Bytes kexinit;
+  Writer w(kexinit);
+  w.u8(msg::kKexInit).raw(Bytes(16, 1));
+  // Our first choice is one the server does not have, so the guess is wrong.
+  w.string("diffie-hellman-group14-sha256,curve25519-sha256").string("ssh-ed25519");
+  w.string("aes128-gcm@openssh.com").string("aes128-gcm@openssh.com");
+  w.string("hmac-sha2-256").string("hmac-sha2-256").string("none").string("none");
+  w.string("").string("").boolean(true).u32(0);
+  Bytes guessed;
+  Writer(guessed).u8(msg::kKexEcdhInit).string(Bytes(256, 0x55));  // a DH "e", not a curve point
+  auto agreement = make_key_agreement("curve25519-sha256", rng);
+  Bytes real;
+  Writer(real).u8(msg::kKexEcdhInit).string((*agreement)->public_value());
+
+  Bytes bytes = to_bytes("SSH-2.0-guesser\r\n");
+  for (const Bytes& m : {kexinit, guessed, real}) {
+    Bytes pkt = clear_packet(m);
+    bytes.insert(bytes.end(), pkt.begin(), pkt.end());
+  }
+  feed_server(s, bytes);
+  REQUIRE_FALSE(s.disconnected);
+
+  // The server answered the real key share: version, KEXINIT, KEX_ECDH_REPLY, NEWKEYS.
+  OutputBuffer out = s.conn.take_output();
+  ByteSpan d = out.data();
+  auto eol = std::find(d.begin(), d.end(), std::uint8_t{'\n'});
+  PacketDecoder dec;
+  dec.feed(d.subspan(std::size_t(eol - d.begin()) + 1));
+  std::vector<std::uint8_t> types;
+  for (;;) {
+    auto p = dec.next();
+    REQUIRE(p.ok());
+    if (!*p) break;
+    types.push_back((**p)[0]);
+  }
+  REQUIRE(types == std::vector<std::uint8_t>{msg::kKexInit, msg::kKexEcdhReply, msg::kNewKeys});
+}
+
+TEST_CASE("extended data is discarded but its window is given back") {
+  auto owner = authenticated_pair();  // client window 1000
+  ConnectionPair& p = *owner;
+  auto sid = p.server.conn.open_channel("tunnel");
+  REQUIRE(sid.ok());
+  p.pump();
+  std::uint32_t cid = p.client.opened.back();
+  for (int i = 0; i < 10; ++i) {  // 10 x 900 bytes through a 1000-byte window
+    Bytes m;
+    Writer(m).u8(msg::kChannelExtendedData).u32(cid).u32(1).string(Bytes(900, 'e'));
+    p.server.conn.send_unchecked_message_for_testing(m);
+    p.pump();
+    REQUIRE_FALSE(p.client.disconnected);
+  }
+  REQUIRE(p.client.received[cid].empty());
+  // Every discarded byte was granted back (the injected packets bypassed the server's own
+  // window accounting, so its window shows the grants on top of the initial 1000).
+  REQUIRE(p.server.conn.send_window(*sid) == 1000 + 9000);
+  REQUIRE(*p.server.conn.send_data(*sid, Bytes(1000, 'd')) == 1000);
+  p.pump();
+  REQUIRE(p.client.received[cid].size() == 1000);
 }
