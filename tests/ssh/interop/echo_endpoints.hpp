@@ -1,9 +1,10 @@
 #pragma once
 // Endpoints shared by the interop tests: an echo transfer driven from our client, and a server
-// that pongs pings and echoes direct-tcpip channels.
+// that pongs pings and echoes the channels it accepts (direct-tcpip by default).
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 
 #include "../connection_pair.hpp"
 #include "ssh/connection.hpp"
@@ -62,6 +63,10 @@ struct EchoingServer {
   };
   std::map<std::uint32_t, Echo> echoes;
   std::size_t closed_channels = 0, kex_done = 0, pings = 0, eofs = 0;
+  std::set<std::string> accepted_types{"direct-tcpip"};
+  std::vector<std::string> open_extras;
+  std::vector<std::pair<bool, std::string>> replies;
+  std::vector<event::ChannelOpenFailure> open_failures;
   bool authenticated = false;
   std::optional<event::Disconnected> disconnected;
 
@@ -80,7 +85,8 @@ struct EchoingServer {
         }
       }
     } else if (auto* o = std::get_if<event::ChannelOpen>(&e)) {
-      if (o->type == "direct-tcpip") {
+      if (accepted_types.count(o->type)) {
+        open_extras.emplace_back(as_string(o->extra));
         REQUIRE(conn.accept_channel(o->channel).ok());
         echoes[o->channel];
       } else {
@@ -95,6 +101,10 @@ struct EchoingServer {
     } else if (auto* cl = std::get_if<event::ChannelClose>(&e)) {
       echoes.erase(cl->channel);
       ++closed_channels;
+    } else if (auto* r = std::get_if<event::GlobalReply>(&e)) {
+      replies.emplace_back(r->success, std::string(as_string(r->data)));
+    } else if (auto* of = std::get_if<event::ChannelOpenFailure>(&e)) {
+      open_failures.push_back(*of);
     } else if (auto* dc = std::get_if<event::Disconnected>(&e)) {
       disconnected = *dc;
     }

@@ -218,9 +218,9 @@ class Driver {
       if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
         auto room = conn_.input_buffer(256 * 1024);
         ssize_t n = ::recv(fd_, room.data(), room.size(), 0);
-        if (n == 0) eof_ = true;
         if (n > 0) conn_.commit_input(std::size_t(n));
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          eof_ = true;  // orderly close or reset
           while (auto e = conn_.poll()) on_event(*e);
           return done();
         }
