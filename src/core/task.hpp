@@ -4,6 +4,10 @@
 // to the awaiting coroutine, so long chains of co_await do not grow the stack. Exceptions
 // propagate to the awaiter. The awaiter's StopState is inherited, so cancelling a task
 // cancels whatever leaf operation it is suspended in, however deep.
+//
+// GCC 12 miscompiles co_await inside an if/while/switch condition or a ternary (and so inside
+// Catch2's REQUIRE): write `auto r = co_await x; if (r) ...`. scripts/lint.sh (a ctest test)
+// rejects the pattern.
 #include <coroutine>
 #include <exception>
 #include <utility>
