@@ -27,6 +27,7 @@ class Category final : public std::error_category {
       case errc::disconnected_by_peer: return "SSH peer disconnected";
       case errc::sequence_wrapped: return "SSH packet sequence number wrapped during strict key exchange";
       case errc::closed: return "SSH session closed";
+      case errc::channel_refused: return "SSH channel open refused by peer";
       case errc::invalid_argument: return "invalid argument to SSH session";
     }
     return "unknown SSH error";

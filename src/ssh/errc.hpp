@@ -23,6 +23,7 @@ enum class errc {
   disconnected_by_peer,  // peer sent SSH_MSG_DISCONNECT
   sequence_wrapped,      // packet sequence number wrapped under strict kex
   closed,                // the session is already closed
+  channel_refused,       // the peer refused to open a channel
   invalid_argument,      // a local caller passed something unusable (bug in caller)
 };
 
