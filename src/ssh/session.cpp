@@ -114,6 +114,7 @@ void Session::dispatch(Event& e) {
       [&](auto& ev) {
         using T = std::decay_t<decltype(ev)>;
         if constexpr (std::is_same_v<T, event::KexDone>) {
+          ++key_exchanges_;
           log::debug("ssh: key exchange done ({}, {} / {})", ev.kex, ev.cipher_out, ev.cipher_in);
         } else if constexpr (std::is_same_v<T, event::Authenticated>) {
           authenticated_.set();

@@ -113,6 +113,7 @@ class Session {
   std::error_code error() const noexcept { return error_; }
   std::string_view disconnect_message() const noexcept { return disconnect_message_; }
   Connection& core() noexcept { return conn_; }
+  std::size_t key_exchanges() const noexcept { return key_exchanges_; }
   // Why the last open_channel() was refused (reason code and the peer's text).
   std::uint32_t last_open_failure_reason() const noexcept { return last_open_failure_reason_; }
   const std::string& last_open_failure_message() const noexcept { return last_open_failure_message_; }
@@ -153,6 +154,7 @@ class Session {
   std::deque<std::shared_ptr<PendingReply>> pending_replies_;
   GlobalRequestHandler request_handler_;
   WaitQueue output_drained_;
+  std::size_t key_exchanges_ = 0;
   std::uint32_t last_open_failure_reason_ = 0;
   std::string last_open_failure_message_;
 };

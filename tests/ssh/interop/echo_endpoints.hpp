@@ -72,7 +72,7 @@ struct EchoingServer {
 
   explicit EchoingServer(Config c) : conn(std::move(c)) {}
 
-  void on_event(Event& e) {
+  void on_event(ssh::Event& e) {
     if (std::get_if<event::KexDone>(&e)) ++kex_done;
     else if (std::get_if<event::Authenticated>(&e)) authenticated = true;
     else if (auto* g = std::get_if<event::GlobalRequest>(&e)) {

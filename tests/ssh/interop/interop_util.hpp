@@ -199,7 +199,7 @@ class Driver {
   ~Driver() { ::close(fd_); }
 
   // on_event is called for every event; returns when done() or the peer/connection closes.
-  bool run(const std::function<void(Event&)>& on_event, const std::function<bool()>& done,
+  bool run(const std::function<void(ssh::Event&)>& on_event, const std::function<bool()>& done,
            std::chrono::seconds timeout = std::chrono::seconds(120)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
