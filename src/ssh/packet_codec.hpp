@@ -1,0 +1,97 @@
+#pragma once
+// Binary packet protocol (RFC 4253 §6): framing, padding, sequence numbers. Knows ciphers but
+// no message types. Decrypts and encrypts in place; no allocation per packet once warm.
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include <botan/rng.h>
+
+#include "core/bytes.hpp"
+#include "core/result.hpp"
+#include "ssh/cipher.hpp"
+#include "ssh/limits.hpp"
+
+namespace vtunnel::ssh {
+
+struct PacketCounters {
+  std::uint64_t bytes = 0;    // wire bytes since the current keys took effect
+  std::uint64_t packets = 0;
+};
+
+class PacketDecoder {
+ public:
+  // Room for two maximum packets so a reader can keep a full packet buffered while the next one
+  // arrives.
+  static constexpr std::size_t kBufferLimit = 2 * (4 + kMaxPacketSize + kMaxTagSize);
+
+  PacketDecoder() = default;
+
+  // Writable space at the end of the input buffer (at least min_size bytes unless the buffer
+  // limit is reached). Invalidates views returned by next().
+  MutableByteSpan prepare(std::size_t min_size);
+  void commit(std::size_t n) noexcept { end_ += n; }
+  // Copies as many bytes as fit; returns how many were taken. Invalidates views from next().
+  std::size_t feed(ByteSpan data);
+
+  // need more -> nullopt; a packet -> its payload (decrypted in place, valid until the next
+  // prepare/feed); a violation -> error (the decoder is then unusable).
+  Result<std::optional<MutableByteSpan>> next() noexcept;
+
+  // New keys take effect from the next packet.
+  void set_cipher(std::unique_ptr<PacketCipher> cipher) noexcept;
+  void reset_sequence() noexcept { seq_ = 0; }
+  std::uint32_t sequence() const noexcept { return seq_; }        // of the next packet
+  std::uint32_t last_sequence() const noexcept { return seq_ - 1; }  // of the last packet returned
+  bool sequence_wrapped() const noexcept { return wrapped_; }
+  const PacketCounters& counters() const noexcept { return counters_; }
+  std::size_t buffered() const noexcept { return end_ - start_; }
+  // Raw access for the identification exchange, which precedes the packet protocol.
+  ByteSpan unparsed() const noexcept { return ByteSpan(buf_).subspan(start_, end_ - start_); }
+  void consume(std::size_t n) noexcept { start_ += n; }
+
+ private:
+  Bytes buf_;
+  std::size_t start_ = 0;
+  std::size_t end_ = 0;
+  std::optional<std::uint32_t> packet_length_;  // decoded length of the packet at start_
+  std::unique_ptr<PacketCipher> cipher_;
+  std::uint32_t seq_ = 0;
+  bool wrapped_ = false;
+  PacketCounters counters_;
+};
+
+class PacketEncoder {
+ public:
+  explicit PacketEncoder(Botan::RandomNumberGenerator& rng) : rng_(&rng) {}
+
+  // Largest payload that fits a packet of kMaxPacketSize.
+  static constexpr std::size_t kMaxPayload = kMaxPacketSize - 1 - 255;
+
+  // Appends the header and room for payload_len bytes to out; returns the payload area to be
+  // filled by the caller before finish(). payload_len must be <= kMaxPayload.
+  MutableByteSpan begin(Bytes& out, std::size_t payload_len);
+  // Pads, encrypts in place and appends the tag of the packet begun last.
+  void finish(Bytes& out);
+  // begin + copy + finish.
+  void encode(ByteSpan payload, Bytes& out);
+
+  void set_cipher(std::unique_ptr<PacketCipher> cipher) noexcept;
+  void reset_sequence() noexcept { seq_ = 0; }
+  std::uint32_t sequence() const noexcept { return seq_; }
+  bool sequence_wrapped() const noexcept { return wrapped_; }
+  const PacketCounters& counters() const noexcept { return counters_; }
+  // Wire bytes one packet with payload_len bytes takes at most.
+  std::size_t max_wire_size(std::size_t payload_len) const noexcept;
+
+ private:
+  Botan::RandomNumberGenerator* rng_;
+  std::unique_ptr<PacketCipher> cipher_;
+  std::size_t packet_start_ = 0;
+  std::size_t payload_len_ = 0;
+  std::uint32_t seq_ = 0;
+  bool wrapped_ = false;
+  PacketCounters counters_;
+};
+
+}  // namespace vtunnel::ssh

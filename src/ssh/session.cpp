@@ -1,0 +1,342 @@
+#include "ssh/session.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/timer.hpp"
+
+namespace vtunnel::ssh {
+
+namespace {
+constexpr std::size_t kAcceptQueue = 64;
+constexpr auto kFlushOnCloseTimeout = std::chrono::seconds(2);
+}  // namespace
+
+Session::Session(Stream& stream, Config config, std::size_t accept_queue)
+    : stream_(stream), conn_(std::move(config)), incoming_(accept_queue) {}
+
+Session::~Session() = default;
+
+Task<Result<std::unique_ptr<Session>>> Session::client_handshake(Stream& stream, Config config) {
+  config.role = Role::client;
+  return handshake(stream, std::move(config));
+}
+
+Task<Result<std::unique_ptr<Session>>> Session::server_handshake(Stream& stream, Config config) {
+  config.role = Role::server;
+  return handshake(stream, std::move(config));
+}
+
+Task<Result<std::unique_ptr<Session>>> Session::handshake(Stream& stream, Config config) {
+  std::unique_ptr<Session> s(new Session(stream, std::move(config), kAcceptQueue));
+  s->scope_.spawn(s->read_pump());
+  s->scope_.spawn(s->write_pump());
+  s->output_ready();
+  Result<void> waited = co_await s->authenticated_.wait();
+  if (!waited || s->ended_) {
+    std::error_code ec = !waited ? waited.error() : s->error_;
+    co_await s->close();
+    co_return ec;
+  }
+  co_return std::move(s);
+}
+
+void Session::end(std::error_code ec, std::string message) {
+  if (ended_) return;
+  ended_ = true;
+  error_ = ec;
+  disconnect_message_ = std::move(message);
+  for (auto& [id, st] : channels_) {
+    st->closed = true;
+    if (!st->error) st->error = ec;
+    st->readable.wake_all();
+    st->writable.wake_all();
+    st->answered.wake_all();
+  }
+  channels_.clear();
+  for (auto& p : pending_replies_) p->waiters.wake_all();
+  pending_replies_.clear();
+  incoming_.close();
+  authenticated_.set();
+  ended_event_.set();
+  output_drained_.wake_all();
+  output_ready();
+}
+
+std::shared_ptr<detail::ChannelState> Session::add_channel(std::uint32_t id) {
+  auto st = std::make_shared<detail::ChannelState>();
+  st->id = id;
+  channels_[id] = st;
+  return st;
+}
+
+Task<void> Session::read_pump() {
+  for (;;) {
+    MutableByteSpan room = conn_.input_buffer(kReadChunk);
+    Result<std::size_t> n = co_await stream_.read_some(room);
+    if (!n) {
+      if (n.error() == vtunnel::errc::eof) end(n.error(), "connection closed by peer");
+      else end(n.error(), "read failed: " + n.error().message());
+      co_return;
+    }
+    conn_.commit_input(*n);
+    while (auto e = conn_.poll()) dispatch(*e);
+    if (conn_.has_output()) output_ready();
+    if (ended_) co_return;
+  }
+}
+
+Task<void> Session::write_pump() {
+  for (;;) {
+    if (!conn_.has_output()) {
+      if (ended_ || closing_) break;
+      output_event_.reset();
+      Result<void> woken = co_await output_event_.wait();
+      if (!woken) break;
+      continue;
+    }
+    // Everything the core produced since the last write goes out in one write.
+    OutputBuffer out = conn_.take_output();
+    Result<void> written = co_await stream_.write_all(out.data());
+    conn_.recycle(std::move(out.storage));
+    output_drained_.wake_all();
+    if (!written) {
+      end(written.error(), "write failed: " + written.error().message());
+      break;
+    }
+  }
+  writer_done_.set();
+}
+
+void Session::dispatch(Event& e) {
+  std::visit(
+      [&](auto& ev) {
+        using T = std::decay_t<decltype(ev)>;
+        if constexpr (std::is_same_v<T, event::KexDone>) {
+          ++key_exchanges_;
+          log::debug("ssh: key exchange done ({}, {} / {})", ev.kex, ev.cipher_out, ev.cipher_in);
+        } else if constexpr (std::is_same_v<T, event::Authenticated>) {
+          authenticated_.set();
+        } else if constexpr (std::is_same_v<T, event::GlobalRequest>) {
+          GlobalReplyData reply;
+          if (request_handler_) reply = request_handler_(ev.name, ev.data);
+          if (ev.want_reply) (void)conn_.reply_global_request(reply.success, reply.data);
+        } else if constexpr (std::is_same_v<T, event::GlobalReply>) {
+          if (!pending_replies_.empty()) {
+            auto p = std::move(pending_replies_.front());
+            pending_replies_.pop_front();
+            p->answered = true;
+            p->reply = GlobalReplyData{ev.success, Bytes(ev.data.begin(), ev.data.end())};
+            p->waiters.wake_all();
+          }
+        } else if constexpr (std::is_same_v<T, event::ChannelOpen>) {
+          IncomingChannel ic{ev.channel, ev.type, Bytes(ev.extra.begin(), ev.extra.end())};
+          if (!incoming_.try_send(ic))
+            (void)conn_.reject_channel(ev.channel, OpenFailure::resource_shortage, "too many pending channels");
+        } else if constexpr (std::is_same_v<T, event::ChannelOpenConfirm>) {
+          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
+            it->second->open_answered = true;
+            it->second->open_ok = true;
+            it->second->answered.wake_all();
+          }
+        } else if constexpr (std::is_same_v<T, event::ChannelOpenFailure>) {
+          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
+            auto st = it->second;
+            channels_.erase(it);
+            st->open_answered = true;
+            st->open_failure_reason = ev.reason;
+            st->open_failure_message = ev.message;
+            st->closed = true;
+            st->answered.wake_all();
+          }
+        } else if constexpr (std::is_same_v<T, event::ChannelData>) {
+          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
+            auto& st = *it->second;
+            if (st.inbox_offset > 0 && st.inbox_offset >= st.inbox.size() / 2) {
+              st.inbox.erase(st.inbox.begin(), st.inbox.begin() + std::ptrdiff_t(st.inbox_offset));
+              st.inbox_offset = 0;
+            }
+            st.inbox.insert(st.inbox.end(), ev.data.begin(), ev.data.end());
+            st.readable.wake_all();
+          } else {
+            (void)conn_.consumed(ev.channel, ev.data.size());  // closed locally: drop, keep window
+          }
+        } else if constexpr (std::is_same_v<T, event::ChannelEof>) {
+          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
+            it->second->eof_received = true;
+            it->second->readable.wake_all();
+          }
+        } else if constexpr (std::is_same_v<T, event::ChannelClose>) {
+          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
+            auto st = it->second;
+            channels_.erase(it);
+            st->closed = true;
+            st->readable.wake_all();
+            st->writable.wake_all();
+            st->answered.wake_all();
+          }
+        } else if constexpr (std::is_same_v<T, event::ChannelWindow>) {
+          if (auto it = channels_.find(ev.channel); it != channels_.end()) it->second->writable.wake_all();
+        } else if constexpr (std::is_same_v<T, event::Disconnected>) {
+          end(ev.error, ev.message);
+        }
+      },
+      e);
+}
+
+Task<Result<GlobalReplyData>> Session::global_request(std::string name, Bytes payload, bool want_reply) {
+  if (ended_) co_return error_;
+  Result<void> sent = conn_.send_global_request(name, payload, want_reply);
+  if (!sent) co_return sent.error();
+  output_ready();
+  if (!want_reply) co_return GlobalReplyData{true, {}};
+  auto pending = std::make_shared<PendingReply>();
+  pending_replies_.push_back(pending);
+  while (!pending->answered && !ended_) {
+    bool woken = co_await pending->waiters.wait();
+    if (!woken) co_return vtunnel::errc::cancelled;
+  }
+  if (!pending->answered) co_return error_;
+  co_return std::move(pending->reply);
+}
+
+Task<Result<Channel>> Session::open_channel(std::string type, Bytes extra) {
+  if (ended_) co_return error_;
+  Result<std::uint32_t> id = conn_.open_channel(type, extra);
+  if (!id) co_return id.error();
+  auto st = add_channel(*id);
+  output_ready();
+  while (!st->open_answered && !st->closed) {
+    bool woken = co_await st->answered.wait();
+    if (!woken) {
+      (void)conn_.close_channel(*id);
+      output_ready();
+      co_return vtunnel::errc::cancelled;
+    }
+  }
+  if (!st->open_answered) co_return st->error ? st->error : make_error_code(errc::closed);
+  if (!st->open_ok) {
+    last_open_failure_reason_ = st->open_failure_reason;
+    last_open_failure_message_ = st->open_failure_message;
+    co_return errc::channel_refused;
+  }
+  co_return Channel(this, st);
+}
+
+Task<Result<IncomingChannel>> Session::next_channel() {
+  Result<IncomingChannel> next = co_await incoming_.recv();
+  if (!next && ended_ && next.error() == vtunnel::errc::closed) co_return error_;
+  co_return next;
+}
+
+Result<Channel> Session::accept(const IncomingChannel& incoming) {
+  if (ended_) return error_;
+  Result<void> r = conn_.accept_channel(incoming.id);
+  if (!r) return r.error();
+  output_ready();
+  return Channel(this, add_channel(incoming.id));
+}
+
+Result<void> Session::reject(const IncomingChannel& incoming, OpenFailure reason, std::string_view message) {
+  if (ended_) return error_;
+  Result<void> r = conn_.reject_channel(incoming.id, reason, message);
+  output_ready();
+  return r;
+}
+
+Task<void> Session::close() {
+  if (!closing_) {
+    closing_ = true;
+    if (!ended_) {
+      conn_.disconnect();
+      end(errc::closed, "closed by application");
+    }
+    output_ready();
+    // Let the writer flush the DISCONNECT, but never hang on a peer that stopped reading.
+    (void)co_await with_timeout(writer_done_.wait(), kFlushOnCloseTimeout);
+    scope_.cancel();
+  }
+  co_await scope_.join();
+}
+
+Task<std::error_code> Session::wait_closed() {
+  (void)co_await ended_event_.wait();
+  co_return error_;
+}
+
+// ---------------------------------------------------------------- Channel
+
+Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
+  auto st = state_;
+  Session* s = session_;
+  if (!st) co_return errc::invalid_argument;
+  for (;;) {
+    const std::size_t avail = st->inbox.size() - st->inbox_offset;
+    if (avail > 0 && !buf.empty()) {
+      const std::size_t n = std::min(avail, buf.size());
+      std::memcpy(buf.data(), st->inbox.data() + st->inbox_offset, n);
+      st->inbox_offset += n;
+      if (st->inbox_offset == st->inbox.size()) {
+        st->inbox.clear();
+        st->inbox_offset = 0;
+      }
+      // The application took n bytes: the peer may send n more.
+      if (s->is_open() && !st->closed) {
+        (void)s->conn_.consumed(st->id, n);
+        s->output_ready();
+      }
+      co_return n;
+    }
+    if (st->eof_received || st->closed) {
+      if (st->error) co_return st->error;
+      co_return vtunnel::errc::eof;
+    }
+    bool woken = co_await st->readable.wait();
+    if (!woken) co_return vtunnel::errc::cancelled;
+  }
+}
+
+Task<Result<void>> Channel::write(ByteSpan data) {
+  auto st = state_;
+  Session* s = session_;
+  if (!st) co_return errc::invalid_argument;
+  std::size_t done = 0;
+  while (done < data.size()) {
+    if (st->closed) co_return st->error ? st->error : make_error_code(errc::closed);
+    if (s->conn_.output_size() > Session::kOutputHighWater) {
+      bool drained = co_await s->output_drained_.wait();
+      if (!drained) co_return vtunnel::errc::cancelled;
+      continue;
+    }
+    Result<std::size_t> n = s->conn_.send_data(st->id, data.subspan(done));
+    if (!n) co_return n.error();
+    if (*n > 0) {
+      done += *n;
+      s->output_ready();
+      continue;
+    }
+    bool woken = co_await st->writable.wait();  // window exhausted: wait for WINDOW_ADJUST
+    if (!woken) co_return vtunnel::errc::cancelled;
+  }
+  co_return Result<void>{};
+}
+
+Result<void> Channel::send_eof() {
+  if (!state_ || state_->closed) return errc::closed;
+  Result<void> r = session_->conn_.send_eof(state_->id);
+  session_->output_ready();
+  return r;
+}
+
+void Channel::close() {
+  if (!state_ || state_->closed) return;
+  (void)session_->conn_.close_channel(state_->id);
+  session_->output_ready();
+  state_->closed = true;
+  state_->error = errc::closed;
+  state_->readable.wake_all();
+  state_->writable.wake_all();
+}
+
+}  // namespace vtunnel::ssh

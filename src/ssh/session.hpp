@@ -1,0 +1,162 @@
+#pragma once
+// ssh::Session: the coroutine adapter that runs an ssh::Connection (the sans-I/O core) over any
+// vtunnel::Stream. One read pump feeds the core and dispatches its events; one write pump sends
+// what the core produced, everything pending coalesced into one write. Channels are handles
+// with co_await read()/write(); a slow reader stalls only its own channel (the core grants
+// window as read() consumes).
+//
+//   auto s = co_await ssh::Session::client_handshake(stream, config);   // Result<unique_ptr>
+//   auto reply = co_await (*s)->global_request("ping", {}, true);
+//   auto ch = co_await (*s)->open_channel("direct-tcpip", extra);
+//   co_await ch->write(bytes); auto n = co_await ch->read(buf);
+//   co_await (*s)->close();   // required before destruction: ends every channel, joins pumps
+//
+// The Stream must outlive the Session. All calls happen on the loop's thread.
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/loop.hpp"
+#include "core/scope.hpp"
+#include "core/stream.hpp"
+#include "core/sync.hpp"
+#include "core/task.hpp"
+#include "ssh/connection.hpp"
+
+namespace vtunnel::ssh {
+
+class Session;
+
+namespace detail {
+struct ChannelState {
+  std::uint32_t id = 0;
+  Bytes inbox;                 // received, not yet read (bounded by our window)
+  std::size_t inbox_offset = 0;
+  bool eof_received = false;
+  bool closed = false;         // peer's CLOSE received or session ended
+  std::error_code error;
+  // Outbound open: the peer's answer.
+  bool open_answered = false;
+  bool open_ok = false;
+  std::uint32_t open_failure_reason = 0;
+  std::string open_failure_message;
+  WaitQueue readable, writable, answered;
+};
+}  // namespace detail
+
+class Channel {
+ public:
+  Channel() = default;
+  std::uint32_t id() const noexcept { return state_ ? state_->id : 0; }
+  bool valid() const noexcept { return session_ != nullptr; }
+
+  // Reads at least one byte; errc::eof once the peer sent EOF (or closed) and all data was read.
+  Task<Result<std::size_t>> read(MutableByteSpan buf);
+  // Writes all of data, waiting for window as needed.
+  Task<Result<void>> write(ByteSpan data);
+  Result<void> send_eof();
+  // Sends CLOSE (idempotent). Pending reads/writes end with an error.
+  void close();
+
+ private:
+  friend class Session;
+  Channel(Session* s, std::shared_ptr<detail::ChannelState> st) : session_(s), state_(std::move(st)) {}
+  Session* session_ = nullptr;
+  std::shared_ptr<detail::ChannelState> state_;
+};
+
+struct IncomingChannel {
+  std::uint32_t id = 0;
+  std::string type;
+  Bytes extra;
+};
+
+struct GlobalReplyData {
+  bool success = false;
+  Bytes data;  // bytes after the message type
+};
+
+// Answers an incoming global request: (success, reply data). Called on the loop thread.
+using GlobalRequestHandler = std::function<GlobalReplyData(std::string_view name, ByteSpan data)>;
+
+class Session {
+ public:
+  // Handshake (version, kex, auth) over `stream`; fails with the reason (e.g.
+  // errc::host_key_mismatch, errc::auth_failed, errc::eof). Wrap in with_timeout for a deadline.
+  static Task<Result<std::unique_ptr<Session>>> client_handshake(Stream& stream, Config config);
+  static Task<Result<std::unique_ptr<Session>>> server_handshake(Stream& stream, Config config);
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session();
+
+  // Global requests. With want_reply the task waits for the reply (replies match in order).
+  Task<Result<GlobalReplyData>> global_request(std::string name, Bytes payload, bool want_reply);
+  // Incoming requests go to this handler; without one, requests wanting a reply get a failure.
+  void set_global_request_handler(GlobalRequestHandler handler) { request_handler_ = std::move(handler); }
+
+  // Opens a channel; fails with errc::closed / the peer's refusal (see open_failure()).
+  Task<Result<Channel>> open_channel(std::string type, Bytes extra);
+  // The next channel the peer opened; accept() or reject() it.
+  Task<Result<IncomingChannel>> next_channel();
+  Result<Channel> accept(const IncomingChannel& incoming);
+  Result<void> reject(const IncomingChannel& incoming, OpenFailure reason, std::string_view message);
+
+  // Disconnects (if still connected), ends every channel, flushes and joins the pumps.
+  Task<void> close();
+  // Waits until the session ends (peer disconnect, error or close()); returns the reason.
+  Task<std::error_code> wait_closed();
+
+  bool is_open() const noexcept { return !ended_; }
+  std::error_code error() const noexcept { return error_; }
+  std::string_view disconnect_message() const noexcept { return disconnect_message_; }
+  Connection& core() noexcept { return conn_; }
+  std::size_t key_exchanges() const noexcept { return key_exchanges_; }
+  // Why the last open_channel() was refused (reason code and the peer's text).
+  std::uint32_t last_open_failure_reason() const noexcept { return last_open_failure_reason_; }
+  const std::string& last_open_failure_message() const noexcept { return last_open_failure_message_; }
+
+  // Channel writes wait while more than this many bytes are queued for the stream.
+  static constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kReadChunk = 64 * 1024;
+
+ private:
+  friend class Channel;
+  Session(Stream& stream, Config config, std::size_t accept_queue);
+  static Task<Result<std::unique_ptr<Session>>> handshake(Stream& stream, Config config);
+  Task<void> read_pump();
+  Task<void> write_pump();
+  void dispatch(Event& e);
+  void output_ready() noexcept { output_event_.set(); }
+  void end(std::error_code ec, std::string message);
+  std::shared_ptr<detail::ChannelState> add_channel(std::uint32_t id);
+
+  Stream& stream_;
+  Connection conn_;
+  Scope scope_;
+  vtunnel::Event output_event_;
+  vtunnel::Event writer_done_;
+  vtunnel::Event ended_event_;
+  vtunnel::Event authenticated_;
+  bool ended_ = false;
+  bool closing_ = false;
+  std::error_code error_;
+  std::string disconnect_message_;
+  std::map<std::uint32_t, std::shared_ptr<detail::ChannelState>> channels_;
+  vtunnel::Channel<IncomingChannel> incoming_;
+  struct PendingReply {
+    bool answered = false;
+    GlobalReplyData reply;
+    WaitQueue waiters;
+  };
+  std::deque<std::shared_ptr<PendingReply>> pending_replies_;
+  GlobalRequestHandler request_handler_;
+  WaitQueue output_drained_;
+  std::size_t key_exchanges_ = 0;
+  std::uint32_t last_open_failure_reason_ = 0;
+  std::string last_open_failure_message_;
+};
+
+}  // namespace vtunnel::ssh

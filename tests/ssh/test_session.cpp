@@ -1,0 +1,161 @@
+// ssh::Session (the coroutine adapter) over real loopback TCP on the io_uring loop: our client
+// and our server in one process.
+#include <catch2/catch.hpp>
+
+#include "connection_pair.hpp"
+#include "core/loop.hpp"
+#include "core/scope.hpp"
+#include "core/socket.hpp"
+#include "core/timer.hpp"
+#include "ssh/session.hpp"
+#include "session_patterns.hpp"
+
+using namespace vtunnel;
+using namespace vtunnel::ssh;
+using namespace vtunnel::test;
+
+namespace {
+
+struct ServerReport {
+  std::size_t channels = 0;
+  std::size_t refused = 0;
+  std::error_code end;
+};
+
+Task<void> serve(TcpStream stream, Config config, ServerReport* report) {
+  auto s = co_await Session::server_handshake(stream, std::move(config));
+  REQUIRE(s.ok());
+  Session& session = **s;
+  session.set_global_request_handler([](std::string_view name, ByteSpan) {
+    if (name == "ping") return GlobalReplyData{true, to_bytes("pong")};
+    return GlobalReplyData{false, to_bytes("unknown request")};
+  });
+  Scope echoes;
+  for (;;) {
+    Result<IncomingChannel> in = co_await session.next_channel();
+    if (!in) break;
+    if (in->type != "direct-tcpip") {
+      ++report->refused;
+      REQUIRE(session.reject(*in, OpenFailure::unknown_channel_type, "unknown channel type").ok());
+      continue;
+    }
+    Result<ssh::Channel> ch = session.accept(*in);
+    REQUIRE(ch.ok());
+    ++report->channels;
+    echoes.spawn(echo(*ch));
+  }
+  co_await echoes.join();
+  report->end = session.error();
+  co_await session.close();
+}
+
+Task<void> client_run(SocketAddress address, Config config, std::size_t total, int channels) {
+  Result<TcpStream> stream = co_await TcpStream::connect(address);
+  REQUIRE(stream.ok());
+  auto s = co_await Session::client_handshake(*stream, std::move(config));
+  REQUIRE(s.ok());
+  Session& session = **s;
+
+  Result<GlobalReplyData> pong = co_await session.global_request("ping", {}, true);
+  REQUIRE(pong.ok());
+  REQUIRE(pong->success);
+  REQUIRE(as_string(pong->data) == "pong");
+  Result<GlobalReplyData> other = co_await session.global_request("listen", to_bytes("{}"), true);
+  REQUIRE(other.ok());
+  REQUIRE_FALSE(other->success);
+  REQUIRE(as_string(other->data) == "unknown request");
+
+  Result<ssh::Channel> refused = co_await session.open_channel("session", {});
+  REQUIRE(refused.error() == ssh::errc::channel_refused);
+  REQUIRE(session.last_open_failure_reason() == 3);
+  REQUIRE(session.last_open_failure_message() == "unknown channel type");
+
+  // Several channels at once, each echoing `total` bytes both ways.
+  Scope work;
+  std::vector<Task<std::size_t>> readers;
+  std::vector<ssh::Channel> chans;
+  for (int i = 0; i < channels; ++i) {
+    Result<ssh::Channel> ch = co_await session.open_channel("direct-tcpip", {});
+    REQUIRE(ch.ok());
+    chans.push_back(*ch);
+    work.spawn(write_pattern(*ch, total));
+  }
+  for (auto& ch : chans) {
+    std::size_t got = co_await read_pattern(ch);
+    REQUIRE(got == total);
+  }
+  co_await work.join();
+  co_await session.close();
+  REQUIRE_FALSE(session.is_open());
+}
+
+Task<void> client_server(Config client, Config server, std::size_t total, int channels, ServerReport* report) {
+  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+  REQUIRE(l.ok());
+  TcpListener listener = std::move(*l);
+  Scope servers;
+  Result<TcpStream> accepted_later = vtunnel::errc::closed;
+  (void)accepted_later;
+  Scope clients;
+  clients.spawn(client_run(listener.local_address(), std::move(client), total, channels));
+  Result<TcpStream> conn = co_await listener.accept();
+  REQUIRE(conn.ok());
+  servers.spawn(serve(std::move(*conn), std::move(server), report));
+  co_await clients.join();
+  co_await servers.join();
+}
+
+}  // namespace
+
+TEST_CASE("Session: client and server over loopback TCP, global requests, channels, rekeys") {
+  Loop loop;
+  auto c = keyed_configs();
+  c.client.rekey_bytes = 1024 * 1024;  // many key exchanges during the transfer
+  ServerReport report;
+  sync_wait(loop, client_server(std::move(c.client), std::move(c.server), 8 * 1024 * 1024 + 3, 3, &report));
+  REQUIRE(report.channels == 3);
+  REQUIRE(report.refused == 1);
+  REQUIRE(report.end == ssh::errc::disconnected_by_peer);
+}
+
+namespace {
+Task<std::error_code> failing_handshake(Config client, Config server) {
+  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+  REQUIRE(l.ok());
+  TcpListener listener = std::move(*l);
+  Result<TcpStream> stream = co_await TcpStream::connect(listener.local_address());
+  REQUIRE(stream.ok());
+  Result<TcpStream> conn = co_await listener.accept();
+  REQUIRE(conn.ok());
+  Scope side;
+  TcpStream server_stream = std::move(*conn);
+  struct Holder {
+    static Task<void> run(TcpStream* st, Config cfg) {
+      auto s = co_await Session::server_handshake(*st, std::move(cfg));
+      if (s.ok()) co_await (*s)->close();
+    }
+  };
+  side.spawn(Holder::run(&server_stream, std::move(server)));
+  auto s = co_await with_timeout(Session::client_handshake(*stream, std::move(client)), std::chrono::seconds(10));
+  std::error_code ec = s.ok() ? std::error_code{} : s.error();
+  if (s.ok()) co_await (*s)->close();
+  stream->close();
+  co_await side.join();
+  co_return ec;
+}
+}  // namespace
+
+TEST_CASE("Session: handshake failures come back as values") {
+  Loop loop;
+  {
+    auto c = keyed_configs();
+    c.client.client_key = ed25519_key(5);  // not the authorized key
+    REQUIRE(sync_wait(loop, failing_handshake(std::move(c.client), std::move(c.server))) == ssh::errc::auth_failed);
+  }
+  {
+    auto c = keyed_configs();
+    c.client.verify_host_key = accept_only_host_key(ed25519_key(6)->public_blob());
+    REQUIRE(sync_wait(loop, failing_handshake(std::move(c.client), std::move(c.server))) ==
+            ssh::errc::host_key_mismatch);
+  }
+}
