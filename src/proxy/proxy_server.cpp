@@ -279,6 +279,20 @@ Result<void> ProxyServer::start(std::string_view address) {
   return start(*a);
 }
 
+Result<void> ProxyServer::set_domain_mapping(std::string_view domain, std::string_view target) {
+  auto r = domains_.set(domain, target);
+  if (r) {
+    log::info("proxy: mapping {} -> {}", log::escaped(domain), log::escaped(target));
+  } else {
+    log::warn("proxy: not mapping {} -> {}: {}", log::escaped(domain), log::escaped(target), r.error().message());
+  }
+  return r;
+}
+
+void ProxyServer::remove_domain_mapping(std::string_view domain) {
+  if (domains_.remove(domain)) log::info("proxy: unmapped {}", log::escaped(domain));
+}
+
 Task<void> ProxyServer::close() {
   if (running_) log::info("proxy: closing ({} connections)", active_);
   running_ = false;

@@ -50,6 +50,11 @@ class ProxyServer {
   // Closes the listener and ends every connection; returns once all have ended.
   Task<void> close();
 
+  // The tunnel server's calls when a client's Listen names a domain ("gitlab.example.com:443"
+  // -> "127.0.0.1:8083") and when that listener goes away. Logged; malformed input refused.
+  Result<void> set_domain_mapping(std::string_view domain, std::string_view target);
+  void remove_domain_mapping(std::string_view domain);
+
   DomainTable& domains() noexcept { return domains_; }
   const DomainTable& domains() const noexcept { return domains_; }
 

@@ -198,6 +198,33 @@ TEST_CASE("proxy: CONNECT to a mapped domain goes to the mapped port", "[proxy]"
   });
 }
 
+TEST_CASE("proxy: CONNECT to an IPv6 literal; mappings through the server's API", "[proxy]") {
+  with_proxy({}, [](ProxyServer& proxy) -> Task<void> {
+    auto v6 = SocketAddress::parse("::1", 0);
+    REQUIRE(v6.ok());
+    auto l = TcpListener::bind(*v6);
+    if (!l) {
+      WARN("IPv6 loopback unavailable: " << l.error().message());
+      co_return;
+    }
+    Scope origin;
+    origin.spawn(echo_once(*l));
+    std::string p = std::to_string(l->port());
+    std::string got = co_await roundtrip(proxy.port(), "CONNECT [::1]:" + p + " HTTP/1.1\r\n\r\nsix", 0, true);
+    REQUIRE(got == "HTTP/1.1 200 Connection Established\r\n\r\nsix");
+    co_await origin.join();
+
+    origin.spawn(echo_once(*l));
+    REQUIRE(proxy.set_domain_mapping("six.test:443", "[::1]:" + p).ok());
+    REQUIRE_FALSE(proxy.set_domain_mapping("bad name:443", "[::1]:" + p).ok());
+    std::string got2 = co_await roundtrip(proxy.port(), "CONNECT SIX.test HTTP/1.1\r\n\r\nmapped", 0, true);
+    REQUIRE(got2 == "HTTP/1.1 200 Connection Established\r\n\r\nmapped");
+    co_await origin.join();
+    proxy.remove_domain_mapping("six.test:443");
+    REQUIRE(proxy.domains().size() == 0);
+  });
+}
+
 TEST_CASE("proxy: CONNECT failures get exactly 502 Bad Gateway", "[proxy]") {
   with_proxy({}, [](ProxyServer& proxy) -> Task<void> {
     std::uint16_t dead = closed_port();
