@@ -373,7 +373,7 @@ TEST_CASE("proxy: a slow head is cut off at the head deadline", "[proxy]") {
     (void)write_failed;
     REQUIRE(got == "HTTP/1.1 408 Request Timeout\r\n\r\n");
     REQUIRE(elapsed >= 400ms);
-    REQUIRE(elapsed < 1400ms);
+    REQUIRE(elapsed < 2500ms);  // deadline + the refusal drain, with slack for slow machines
     REQUIRE(sent > 4);
   });
 }
