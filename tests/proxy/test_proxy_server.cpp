@@ -393,6 +393,40 @@ TEST_CASE("proxy: upstream that closes without answering gives 502", "[proxy]") 
   });
 }
 
+TEST_CASE("proxy: idle timeout ends a silent tunnel and a silent plain request (502)", "[proxy]") {
+  ProxyOptions options;
+  options.idle_timeout = 300ms;
+  with_proxy(options, [](ProxyServer& proxy) -> Task<void> {
+    auto l = listen_any();
+    REQUIRE(l.ok());
+    // An upstream that accepts and then says nothing, holding each connection for 3 s.
+    Scope silent;
+    auto hold = [](TcpListener& lst) -> Task<void> {
+      auto c = co_await lst.accept();
+      if (!c) co_return;
+      auto s = co_await sleep_for(3s);
+      (void)s;
+    };
+    silent.spawn(hold(*l));
+    silent.spawn(hold(*l));
+    std::string port = std::to_string(l->port());
+    auto start = Clock::now();
+    std::string tunnel = co_await roundtrip(proxy.port(), "CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\n\r\n");
+    auto tunnel_time = Clock::now() - start;
+    REQUIRE(tunnel == "HTTP/1.1 200 Connection Established\r\n\r\n");
+    REQUIRE(tunnel_time >= 300ms);
+    REQUIRE(tunnel_time < 2s);
+    start = Clock::now();
+    std::string plain = co_await roundtrip(proxy.port(), "GET http://127.0.0.1:" + port + "/ HTTP/1.1\r\n\r\n");
+    auto plain_time = Clock::now() - start;
+    REQUIRE(plain == "HTTP/1.1 502 Bad Gateway\r\n\r\n");
+    REQUIRE(plain_time >= 300ms);
+    REQUIRE(plain_time < 2s);
+    silent.cancel();
+    co_await silent.join();
+  });
+}
+
 TEST_CASE("proxy: the connection bound refuses extra clients with 503", "[proxy]") {
   ProxyOptions options;
   options.max_connections = 2;
