@@ -27,12 +27,18 @@
 
 namespace vtunnel::proxy {
 
+inline constexpr Duration kProxyHeadTimeout = std::chrono::seconds(10);  // whole head (slowloris)
+inline constexpr std::chrono::milliseconds kProxyConnectTimeout{10'000};  // DNS + dial
+inline constexpr Duration kProxyIdleTimeout = std::chrono::minutes(5);    // as the Go original
+inline constexpr std::size_t kMaxProxyConnections = 1024;                 // concurrent, then 503
+inline constexpr std::size_t kProxyRelayBufferBytes = 64 * 1024;          // per direction
+
 struct ProxyOptions {
-  Duration head_timeout = std::chrono::seconds(10);     // whole request head must arrive in this
-  std::chrono::milliseconds connect_timeout{10'000};     // dialling the upstream
-  Duration idle_timeout = std::chrono::minutes(5);      // no byte either way -> close
-  std::size_t max_connections = 1024;                    // concurrent proxy connections
-  std::size_t relay_buffer_size = 64 * 1024;             // per direction
+  Duration head_timeout = kProxyHeadTimeout;
+  std::chrono::milliseconds connect_timeout = kProxyConnectTimeout;
+  Duration idle_timeout = kProxyIdleTimeout;  // no byte either way -> close
+  std::size_t max_connections = kMaxProxyConnections;
+  std::size_t relay_buffer_size = kProxyRelayBufferBytes;
 };
 
 class ProxyServer {
