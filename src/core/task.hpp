@@ -6,7 +6,7 @@
 // cancels whatever leaf operation it is suspended in, however deep.
 //
 // GCC 12 miscompiles co_await inside an if/while/switch condition or a ternary (and so inside
-// Catch2's REQUIRE): write `auto r = co_await x; if (r) ...`. scripts/lint.sh (a ctest test)
+// Catch2's REQUIRE): write `auto r = co_await x; if (r) ...`. scripts/lint.py (a ctest test)
 // rejects the pattern.
 #include <coroutine>
 #include <exception>

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of the project, figures printed as Markdown tables.
+set -euo pipefail
+build=${1:-build}
+"$build/bench/vtunnel-bench-runtime" --seconds 3 --repeat 3 --json "$build/bench-runtime.json"
