@@ -1,5 +1,35 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of the project, figures printed as Markdown tables.
+#
+#   scripts/bench.sh [BUILD_DIR]
+#   BENCH_SECONDS   seconds per rr/connect figure and for the runtime bench (default 3)
+#   BENCH_SIZE      bytes per stream for the tunnel bench (default 256M; K/M/G suffixes)
+#   BENCH_SCENARIOS tunnel scenarios (default upload,download,both,parallel,rr,connect)
+#   BENCH_GO=0      skip the Go peer even if Go is installed
+# Bounded: with the defaults the whole script takes about 3 minutes on 2 cores.
 set -euo pipefail
 build=${1:-build}
-"$build/bench/vtunnel-bench-runtime" --seconds 3 --repeat 3 --json "$build/bench-runtime.json"
+secs=${BENCH_SECONDS:-3}
+size=${BENCH_SIZE:-256M}
+scenarios=${BENCH_SCENARIOS:-upload,download,both,parallel,rr,connect}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+echo "## runtime (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+timeout 300 "$build/bench/vtunnel-bench-runtime" --seconds "$secs" --repeat 3 --json "$build/bench-runtime.json"
+
+compare=()
+if [ "${BENCH_GO:-1}" != 0 ] && command -v go >/dev/null 2>&1; then
+  if "$here/tests/peers/build-gopeer.sh" "$build/gopeer" >&2; then
+    compare=(--compare-go "$build/gopeer/vtpeer")
+  else
+    echo "(Go peer not built: tunnel figures for ours only)" >&2
+  fi
+else
+  echo "(no Go toolchain: tunnel figures for ours only)" >&2
+fi
+
+echo
+echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+# Ours black-box (our CLI, two processes) and the Go peer, back to back in one invocation.
+timeout 900 "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" \
+  --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"
