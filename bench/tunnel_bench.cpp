@@ -252,7 +252,12 @@ class Backend {
   explicit Backend(int threads) {
     lfd_ = listen_loopback(port_);
     if (lfd_ < 0) fatal("backend: cannot listen");
-    for (int i = 0; i < threads; ++i) pool_.emplace_back([this] { accept_loop(); });
+    for (int i = 0; i < threads; ++i) {
+      pool_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "backend");
+        accept_loop();
+      });
+    }
   }
   ~Backend() {
     stop_ = true;
@@ -266,6 +271,11 @@ class Backend {
   std::string error() {
     std::lock_guard lock(m_);
     return error_;
+  }
+  void close_parked() {
+    std::lock_guard lock(m_);
+    for (int fd : parked_) ::close(fd);
+    parked_.clear();
   }
 
  private:
@@ -296,6 +306,12 @@ class Backend {
       case 'C':
         if (!send_all(fd, &op, 1)) fail(sock_error("backend echo"));
         return;
+      case 'I': {  // idle: echo, then keep the connection open (no thread) until close_parked()
+        if (!send_all(fd, &op, 1)) return fail(sock_error("backend idle echo"));
+        std::lock_guard lock(m_);
+        parked_.push_back(::dup(fd));
+        return;
+      }
       case 'U': {
         std::uint64_t want = 0;
         if (!read_exact(fd, &want, 8)) return fail(sock_error("backend sink header"));
@@ -343,6 +359,7 @@ class Backend {
   std::atomic<std::uint64_t> sunk_{0}, sourced_{0};
   std::mutex m_;
   std::string error_;
+  std::vector<int> parked_;
 };
 
 // ---- implementations under test ---------------------------------------------------------------------
@@ -363,6 +380,7 @@ class Impl {
   virtual void reset_peak() = 0;
   // Peak RSS in KiB: server, client (in-process: the whole bench process, twice).
   virtual std::pair<long, long> peak_kib() = 0;
+  virtual std::pair<long, long> rss_kib() = 0;  // current VmRSS
   virtual void check_alive() {}
 };
 
@@ -372,12 +390,13 @@ double process_cpu_self() {
   return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-long vm_hwm_kib(const std::string& status_path) {
+long status_kib(const std::string& status_path, const char* field = "VmHWM:") {
   auto s = read_file(status_path);
-  auto p = s.find("VmHWM:");
+  auto p = s.find(field);
   if (p == std::string::npos) return -1;
-  return std::strtol(s.c_str() + p + 6, nullptr, 10);
+  return std::strtol(s.c_str() + p + std::strlen(field), nullptr, 10);
 }
+long vm_hwm_kib(const std::string& status_path) { return status_kib(status_path); }
 
 void reset_hwm(const std::string& clear_refs_path) {
   std::ofstream out(clear_refs_path);
@@ -418,6 +437,7 @@ class InProcess final : public Impl {
     auto pub = priv.public_key();
     tunnel_port_ = free_port();
     server_thread_ = std::thread([this, pub] {
+      pthread_setname_np(pthread_self(), "vt-server");  // for perf report --sort comm
       vtunnel::Loop loop;
       vtunnel::sync_wait(loop, serve(pub));
     });
@@ -429,6 +449,7 @@ class InProcess final : public Impl {
     if (failed_) fatal("in-process server: listen failed");
     std::string spec = fmt::format("{}=127.0.0.1:{}", tunnel_port_, backend_port);
     client_thread_ = std::thread([this, priv, spec] {
+      pthread_setname_np(pthread_self(), "vt-client");
       vtunnel::Loop loop;
       vtunnel::sync_wait(loop, run_client(priv, spec));
     });
@@ -456,6 +477,10 @@ class InProcess final : public Impl {
   void reset_peak() override { reset_hwm("/proc/self/clear_refs"); }
   std::pair<long, long> peak_kib() override {
     long v = vm_hwm_kib("/proc/self/status");
+    return {v, v};
+  }
+  std::pair<long, long> rss_kib() override {
+    long v = status_kib("/proc/self/status", "VmRSS:");
     return {v, v};
   }
 
@@ -706,6 +731,14 @@ class BlackBox final : public Impl {
     };
     return {sum(server_pid_), sum(client_pid_)};
   }
+  std::pair<long, long> rss_kib() override {
+    auto sum = [](pid_t root) {
+      long t = 0;
+      for (pid_t p : process_tree(root)) t += std::max(0L, status_kib(fmt::format("/proc/{}/status", p), "VmRSS:"));
+      return t;
+    };
+    return {sum(server_pid_), sum(client_pid_)};
+  }
 
  private:
   std::string name_, server_bin_, client_bin_, style_, dir_, server_log_, client_log_;
@@ -782,7 +815,7 @@ double percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
-Outcome run_rr(std::uint16_t port, int conns) {
+Outcome run_rr(std::uint16_t port, int conns, std::size_t resp_size) {
   std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
   std::vector<std::string> errs(static_cast<std::size_t>(conns));
   std::atomic<int> connected{0};
@@ -796,7 +829,7 @@ Outcome run_rr(std::uint16_t port, int conns) {
       l.reserve(200000);
       int fd = connect_loopback(port);
       std::uint8_t head[5] = {'R'};
-      std::uint32_t resp = std::uint32_t(g_resp);
+      std::uint32_t resp = std::uint32_t(resp_size);
       std::memcpy(head + 1, &resp, 4);
       if (fd < 0 || !send_all(fd, head, 5)) {
         err = sock_error("rr connect");
@@ -805,7 +838,7 @@ Outcome run_rr(std::uint16_t port, int conns) {
       }
       ++connected;
       while (!go) std::this_thread::sleep_for(1ms);
-      std::vector<std::uint8_t> req(kRequest, 'q'), in(g_resp);
+      std::vector<std::uint8_t> req(kRequest, 'q'), in(resp_size);
       std::memcpy(req.data(), "GET / HTTP/1.1\r\n", 16);
       while (since(t0) < g_seconds) {
         auto s = SteadyClock::now();
@@ -837,7 +870,7 @@ Outcome run_rr(std::uint16_t port, int conns) {
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   o.ops = all.size();
-  o.bytes = o.ops * (kRequest + g_resp);
+  o.bytes = o.ops * (kRequest + resp_size);
   o.rate = double(o.ops) / o.seconds;
   o.unit = "req/s";
   o.p50_ms = percentile(all, 0.50);
@@ -890,7 +923,41 @@ Outcome run_connect(std::uint16_t port, int workers) {
   return o;
 }
 
+// Opens n connections through the tunnel (each proven end to end by a 1-byte echo), keeps them
+// open, and reports the growth of the server's and the client's resident memory per connection.
+Outcome run_idle(std::uint16_t port, int n, Impl& impl, Backend& backend, double& server_kib, double& client_kib) {
+  auto [s0, c0] = impl.rss_kib();
+  std::vector<int> fds;
+  auto t0 = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    int fd = connect_loopback(port);
+    if (fd < 0) fatal(sock_error(fmt::format("idle: connection {}", i).c_str()));
+    std::uint8_t b = 'I';
+    if (!send_all(fd, &b, 1) || !read_exact(fd, &b, 1)) fatal(sock_error(fmt::format("idle: echo on connection {}", i).c_str()));
+    fds.push_back(fd);
+  }
+  Outcome o;
+  o.seconds = since(t0);
+  std::this_thread::sleep_for(500ms);
+  impl.check_alive();
+  auto [s1, c1] = impl.rss_kib();
+  server_kib = double(s1 - s0) / n;
+  client_kib = double(c1 - c0) / n;
+  for (int fd : fds) ::close(fd);
+  backend.close_parked();
+  std::this_thread::sleep_for(300ms);
+  o.ops = std::uint64_t(n);
+  o.bytes = 2 * o.ops;
+  o.rate = (server_kib + client_kib);
+  o.unit = "KiB/conn";
+  o.streams = n;
+  return o;
+}
+
+int g_idle = 1000;
+
 int default_c(const std::string& scenario) {
+  if (scenario == "idle") return g_idle;
   if (g_c > 0) return g_c;
   if (scenario == "rr") return 64;
   if (scenario == "connect") return 32;
@@ -903,6 +970,7 @@ struct Row {
   double cpu_server = 0, cpu_client = 0, cpu_process = 0;  // seconds during the scenario
   long rss_server = -1, rss_client = -1;                   // KiB
   bool in_process = false;
+  double idle_server_kib = 0, idle_client_kib = 0;  // idle: RSS growth per connection
 };
 
 Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_process) {
@@ -911,12 +979,15 @@ Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_pr
   auto c0 = impl.cpu();
   std::uint64_t sunk0 = backend.sunk(), sourced0 = backend.sourced();
   Outcome o;
+  double idle_s = 0, idle_c = 0;
   if (sc == "upload") o = run_streams(port, {Dir::up}, g_size);
   else if (sc == "download") o = run_streams(port, {Dir::down}, g_size);
   else if (sc == "both") o = run_streams(port, {Dir::up, Dir::down}, g_size);
   else if (sc == "parallel") o = run_streams(port, std::vector<Dir>(std::size_t(default_c(sc)), Dir::up), g_size);
   else if (sc == "parallel-down") o = run_streams(port, std::vector<Dir>(std::size_t(default_c(sc)), Dir::down), g_size);
-  else if (sc == "rr") o = run_rr(port, default_c(sc));
+  else if (sc == "rr") o = run_rr(port, default_c(sc), g_resp);
+  else if (sc == "rr-64k") o = run_rr(port, default_c("rr"), 64 * 1024);
+  else if (sc == "idle") o = run_idle(port, default_c(sc), impl, backend, idle_s, idle_c);
   else if (sc == "connect") o = run_connect(port, default_c(sc));
   else fatal("unknown scenario " + sc);
   auto c1 = impl.cpu();
@@ -942,6 +1013,8 @@ Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_pr
   r.rss_server = s;
   r.rss_client = c;
   r.in_process = in_process;
+  r.idle_server_kib = idle_s;
+  r.idle_client_kib = idle_c;
   return r;
 }
 
@@ -954,6 +1027,8 @@ double cpu_per(const Row& r, double cpu) {
 
 std::string scenario_label(const Row& r) {
   if (r.scenario == "rr") return fmt::format("rr {} B req / {} B resp, c={}", kRequest, g_resp, r.o.streams);
+  if (r.scenario == "rr-64k") return fmt::format("rr {} B req / 64 KiB resp, c={}", kRequest, r.o.streams);
+  if (r.scenario == "idle") return fmt::format("idle: {} open connections, RSS growth", r.o.streams);
   if (r.scenario == "connect") return fmt::format("connect (1-byte echo), c={}", r.o.streams);
   if (r.scenario == "parallel" || r.scenario == "parallel-down")
     return fmt::format("{} x{} ({} each)", r.scenario, r.o.streams, fmt::format("{} MiB", g_size >> 20));
@@ -993,11 +1068,13 @@ std::string exe_dir() {
 void usage(FILE* f) {
   std::fprintf(f,
                "usage: vtunnel-bench [SCENARIO[,SCENARIO...]] [options]\n"
-               "scenarios: upload download both parallel parallel-down rr connect (default: all but parallel-down)\n"
+               "scenarios: upload download both parallel parallel-down rr rr-64k connect idle\n"
+               "           (default: upload download both parallel rr connect)\n"
                "  -size BYTES        per stream (default 512M; K/M/G suffixes)\n"
                "  -c N               streams (parallel, default 8) / connections (rr 64, connect 32)\n"
                "  -seconds S         duration of rr and connect (default 5)\n"
-               "  -resp BYTES        rr response size (default 1024; requests are 1 KiB)\n"
+               "  -resp BYTES        rr response size (default 1024; requests are 1 KiB); rr-64k: 64 KiB\n"
+               "  -idle-conns N      idle: connections held open (default 1000)\n"
                "  --inproc           run ours in this process (the default when no binary is given)\n"
                "  --ours-bin PATH    run our CLI black-box (vtunnel server/client)\n"
                "  --compare-go PATH  also run the Go peer (vtpeer) black-box; ratios are against it\n"
@@ -1014,6 +1091,7 @@ void usage(FILE* f) {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
+  pthread_setname_np(pthread_self(), "loadgen");  // user-side threads inherit it
   std::vector<std::string> scenarios;
   std::string json_path, ours_bin, go_bin, server_bin, client_bin, style = "vtunnel", custom_name;
   bool inproc = false, openssh = false;
@@ -1045,6 +1123,7 @@ int main(int argc, char** argv) {
         return 0;
       } else if (key == "size") g_size = parse_size(next());
       else if (key == "c") g_c = std::stoi(next());
+      else if (key == "idle-conns") g_idle = std::max(1, std::stoi(next()));
       else if (key == "seconds") g_seconds = std::stod(next());
       else if (key == "resp") g_resp = std::size_t(parse_size(next()));
       else if (key == "json") json_path = next();
@@ -1142,7 +1221,10 @@ int main(int argc, char** argv) {
   }).detach();
 
   int max_c = 1;
-  for (auto& sc : scenarios) max_c = std::max(max_c, (sc == "upload" || sc == "download") ? 1 : sc == "both" ? 2 : default_c(sc));
+  for (auto& sc : scenarios) {
+    if (sc == "upload" || sc == "download" || sc == "idle") continue;  // idle connections hold no backend thread
+    max_c = std::max(max_c, sc == "both" ? 2 : default_c(sc == "rr-64k" ? "rr" : sc));
+  }
   std::vector<Row> rows;
   for (std::size_t k = 0; k < impls.size(); ++k) {
     auto& impl = *impls[k];
@@ -1185,11 +1267,17 @@ int main(int argc, char** argv) {
     }
     std::string total = fmt::format("{:.2f}{}", cpu_per(r, r.cpu_server + r.cpu_client), cpu_unit);
     if (r.in_process) total += fmt::format(" (process {:.2f})", cpu_per(r, r.cpu_process));
+    if (r.scenario == "idle") {
+      std::printf("| %s | %s | %.1f KiB/conn | | | | | %s: %.1f / %.1f KiB per connection |%s\n", scenario_label(r).c_str(),
+                  r.impl.c_str(), r.o.rate, r.in_process ? "process (server+client)" : "server / client", r.idle_server_kib,
+                  r.idle_client_kib, ratio.c_str());
+      continue;
+    }
     std::printf("| %s | %s | %.0f %s | %s | %.2f%s | %.2f%s | %s | %s |%s\n", scenario_label(r).c_str(), r.impl.c_str(),
                 r.o.rate, r.o.unit.c_str(), lat.c_str(), cpu_per(r, r.cpu_server), cpu_unit.c_str(),
                 cpu_per(r, r.cpu_client), cpu_unit.c_str(), total.c_str(), rss.c_str(), ratio.c_str());
   }
-  if (!ref.empty()) std::printf("\nRatios: rate / rate of %s in this run.\n", ref.c_str());
+  if (!ref.empty()) std::printf("\nRatios: rate / rate of %s in this run (idle: memory ratio, lower is better).\n", ref.c_str());
   std::printf("CPU: seconds per GiB moved through the tunnel (streams) or microseconds per request/connection; "
               "server and client processes (in-process: their threads; \"process\" includes the load generator).\n");
 
@@ -1207,11 +1295,12 @@ int main(int argc, char** argv) {
           "    {{\"scenario\":\"{}\",\"implementation\":\"{}\",\"in_process\":{},\"rate\":{:.2f},\"unit\":\"{}\","
           "\"streams\":{},\"bytes\":{},\"ops\":{},\"seconds\":{:.4f},\"p50_ms\":{:.4f},\"p99_ms\":{:.4f},"
           "\"cpu_server_s\":{:.4f},\"cpu_client_s\":{:.4f},\"cpu_process_s\":{:.4f},\"cpu_per\":{:.4f},\"cpu_per_unit\":\"{}\","
-          "\"rss_peak_server_kib\":{},\"rss_peak_client_kib\":{},\"ratio_vs_reference\":{:.4f}}}{}\n",
+          "\"rss_peak_server_kib\":{},\"rss_peak_client_kib\":{},\"idle_server_kib_per_conn\":{:.3f},"
+          "\"idle_client_kib_per_conn\":{:.3f},\"ratio_vs_reference\":{:.4f}}}{}\n",
           r.scenario, json_escape(r.impl), r.in_process ? "true" : "false", r.o.rate, r.o.unit, r.o.streams, r.o.bytes,
           r.o.ops, r.o.seconds, r.o.p50_ms, r.o.p99_ms, r.cpu_server, r.cpu_client, r.cpu_process,
           cpu_per(r, r.cpu_server + r.cpu_client), is_stream(r) ? "s/GiB" : "us/op", r.rss_server, r.rss_client,
-          rr > 0 ? r.o.rate / rr : 0.0, i + 1 < rows.size() ? "," : "");
+          r.idle_server_kib, r.idle_client_kib, rr > 0 ? r.o.rate / rr : 0.0, i + 1 < rows.size() ? "," : "");
     }
     out << "  ]\n}\n";
   }

@@ -6,6 +6,7 @@
 #   BENCH_SIZE      bytes per stream for the tunnel bench (default 256M; K/M/G suffixes)
 #   BENCH_SCENARIOS tunnel scenarios (default upload,download,both,parallel,rr,connect)
 #   BENCH_GO=0      skip the Go peer even if Go is installed
+#   BENCH_OPENSSH=0 skip OpenSSH ssh -R (run by default as root when /usr/sbin/sshd exists)
 # Bounded: with the defaults the whole script takes about 3 minutes on 2 cores.
 set -euo pipefail
 build=${1:-build}
@@ -28,8 +29,13 @@ else
   echo "(no Go toolchain: tunnel figures for ours only)" >&2
 fi
 
+if [ "${BENCH_OPENSSH:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ] && [ -x /usr/bin/ssh ]; then
+  compare+=(--compare-openssh)
+fi
+
 echo
 echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-# Ours black-box (our CLI, two processes) and the Go peer, back to back in one invocation.
+# Ours black-box (our CLI, two processes), then OpenSSH and the Go peer, back to back in one
+# invocation; ratios are against the Go peer (the last one run).
 timeout 900 "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" \
   --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"
