@@ -2,10 +2,11 @@
 // (user -> server's tunnel port -> SSH over WebSocket -> client -> backend), like the Go
 // original's benchmark, for ours in-process and for any pair of CLI-compatible binaries.
 //
-//   vtunnel-bench [scenarios] [-size 512M] [-c N] [-seconds S] [-resp BYTES] [--json FILE]
-//                 [--inproc] [--ours-bin PATH] [--compare-go VTPEER]
+//   vtunnel-bench [scenarios] [-size 512M] [-c N] [-seconds S] [-resp BYTES] [-repeat N] [--json FILE]
+//                 [--inproc] [--ours-bin PATH] [--compare-go VTPEER] [--compare-openssh]
 //                 [--server-bin PATH --client-bin PATH [--server-args-style vtunnel|vtpeer] [--name N]]
-//   scenarios (comma-separated or separate words): upload download both parallel rr connect
+//   scenarios (comma-separated or separate words): upload download both parallel parallel-down
+//             rr rr-64k connect idle (default: upload download both parallel rr connect)
 //
 // The load generator and the backend are plain blocking sockets in threads (independent of the
 // implementation under test). Every stream carries a known pseudo-random pattern: the backend
@@ -67,6 +68,7 @@ double g_seconds = 5.0;
 std::size_t g_resp = 1024;
 constexpr std::size_t kRequest = 1024;
 int g_stall_s = 20;
+int g_repeat = 1;
 bool g_verify = true;
 
 constexpr std::size_t kChunk = 256 * 1024;
@@ -684,14 +686,20 @@ class BlackBox final : public Impl {
       ::kill(p, SIGTERM);
       int status = 0;
       auto t0 = SteadyClock::now();
+      bool killed = false;
       while (::waitpid(p, &status, WNOHANG) == 0) {
         if (since(t0) > 5) {
           std::fprintf(stderr, "%s: pid %d ignored SIGTERM for 5 s, killing\n", name_.c_str(), p);
           ::kill(p, SIGKILL);
           ::waitpid(p, &status, 0);
+          killed = true;
           break;
         }
         std::this_thread::sleep_for(10ms);
+      }
+      if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        std::fprintf(stderr, "%s: pid %d did not exit 0 on SIGTERM (%s %d)\n", name_.c_str(), p,
+                     WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
       }
       std::lock_guard lock(g_children_mutex);
       std::erase(g_children, p);
@@ -1084,7 +1092,8 @@ void usage(FILE* f) {
                "                     any CLI-compatible pair, black-box\n"
                "  --json FILE        write the rows as JSON\n"
                "  --stall-timeout S  fail when a socket makes no progress for S seconds (default 20)\n"
-               "  --no-verify        check counts only, not content\n");
+               "  --no-verify        check counts only, not content\n"
+               "  -repeat N          run each scenario N times, report the run with the median rate\n");
 }
 
 }  // namespace
@@ -1096,7 +1105,11 @@ int main(int argc, char** argv) {
   std::string json_path, ours_bin, go_bin, server_bin, client_bin, style = "vtunnel", custom_name;
   bool inproc = false, openssh = false;
   std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.find(' ') != std::string::npos) a = "'" + a + "'";
+    command += (i ? " " : "") + a;
+  }
   try {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
@@ -1136,6 +1149,7 @@ int main(int argc, char** argv) {
       else if (key == "name") custom_name = next();
       else if (key == "compare-openssh") openssh = true;
       else if (key == "stall-timeout") g_stall_s = std::stoi(next());
+      else if (key == "repeat") g_repeat = std::max(1, std::stoi(next()));
       else if (key == "no-verify") g_verify = false;
       else throw std::invalid_argument("unknown flag " + a);
     }
@@ -1214,7 +1228,7 @@ int main(int argc, char** argv) {
                load_before.c_str(), static_cast<unsigned long long>(g_size >> 20), g_seconds);
 
   // Watchdog: the whole run is bounded even if something hangs outside socket timeouts.
-  double budget = 120 + double(impls.size() * scenarios.size()) * (g_seconds + 60 + double(g_size >> 20) / 20.0);
+  double budget = 120 + double(impls.size() * scenarios.size()) * g_repeat * (g_seconds + 60 + double(g_size >> 20) / 20.0);
   std::thread([budget] {
     std::this_thread::sleep_for(std::chrono::duration<double>(budget));
     fatal(fmt::format("watchdog: the run took more than {:.0f} s", budget));
@@ -1232,7 +1246,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "== %s\n", impl.name().c_str());
     impl.start(backend.port());
     for (auto& sc : scenarios) {
-      auto r = run_scenario(sc, impl, backend, impl_inproc[k]);
+      std::vector<Row> runs;
+      for (int rep = 0; rep < g_repeat; ++rep) runs.push_back(run_scenario(sc, impl, backend, impl_inproc[k]));
+      // The run with the median rate (its CPU and memory figures with it).
+      std::sort(runs.begin(), runs.end(), [](const Row& a, const Row& b) { return a.o.rate < b.o.rate; });
+      auto r = runs[runs.size() / 2];
+      if (g_repeat > 1) {
+        std::string all;
+        for (auto& x : runs) all += fmt::format(" {:.0f}", x.o.rate);
+        std::fprintf(stderr, "   %-14s runs:%s\n", sc.c_str(), all.c_str());
+      }
       std::fprintf(stderr, "   %-14s %10.1f %s  (%.2f s, cpu server %.2f s client %.2f s; load %s)\n", sc.c_str(), r.o.rate,
                    r.o.unit.c_str(), r.o.seconds, r.cpu_server, r.cpu_client, loadavg().c_str());
       rows.push_back(std::move(r));
@@ -1250,7 +1273,8 @@ int main(int argc, char** argv) {
   };
 
   std::printf("\nMachine: %s. Load average: %s before, %s after.\n", machine.c_str(), load_before.c_str(), load_after.c_str());
-  std::printf("Command: %s\n\n", command.c_str());
+  std::printf("Command: %s\n", command.c_str());
+  std::printf("Each row: %s.\n\n", g_repeat > 1 ? fmt::format("the median of {} runs", g_repeat).c_str() : "one run");
   std::printf("| scenario | implementation | rate | p50 / p99 ms | CPU server | CPU client | CPU total | RSS peak server / client |%s\n",
               ref.empty() ? "" : " vs ref |");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|%s\n", ref.empty() ? "" : "---:|");
@@ -1286,7 +1310,7 @@ int main(int argc, char** argv) {
     out << "{\n";
     out << fmt::format("  \"command\": \"{}\",\n  \"machine\": \"{}\",\n  \"loadavg_before\": \"{}\",\n  \"loadavg_after\": \"{}\",\n",
                        json_escape(command), json_escape(machine), load_before, load_after);
-    out << fmt::format("  \"size_bytes\": {},\n  \"seconds\": {},\n  \"reference\": \"{}\",\n  \"rows\": [\n", g_size, g_seconds,
+    out << fmt::format("  \"size_bytes\": {},\n  \"seconds\": {},\n  \"repeat\": {},\n  \"reference\": \"{}\",\n  \"rows\": [\n", g_size, g_seconds, g_repeat,
                        json_escape(ref));
     for (std::size_t i = 0; i < rows.size(); ++i) {
       auto& r = rows[i];

@@ -4,7 +4,8 @@
 #   scripts/bench.sh [BUILD_DIR]
 #   BENCH_SECONDS   seconds per rr/connect figure and for the runtime bench (default 3)
 #   BENCH_SIZE      bytes per stream for the tunnel bench (default 256M; K/M/G suffixes)
-#   BENCH_SCENARIOS tunnel scenarios (default upload,download,both,parallel,rr,connect)
+#   BENCH_SCENARIOS tunnel scenarios (default upload,download,both,parallel,rr,rr-64k,connect,idle)
+#   BENCH_REPEAT    tunnel bench: runs per figure, the median reported (default 1; 3 takes ~3x as long)
 #   BENCH_GO=0      skip the Go peer even if Go is installed
 #   BENCH_OPENSSH=0 skip OpenSSH ssh -R (run by default as root when /usr/sbin/sshd exists)
 # Bounded: with the defaults the whole script takes about 3 minutes on 2 cores.
@@ -12,7 +13,7 @@ set -euo pipefail
 build=${1:-build}
 secs=${BENCH_SECONDS:-3}
 size=${BENCH_SIZE:-256M}
-scenarios=${BENCH_SCENARIOS:-upload,download,both,parallel,rr,connect}
+scenarios=${BENCH_SCENARIOS:-upload,download,both,parallel,rr,rr-64k,connect,idle}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 echo "## runtime (load average $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -37,5 +38,5 @@ echo
 echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 # Ours black-box (our CLI, two processes), then OpenSSH and the Go peer, back to back in one
 # invocation; ratios are against the Go peer (the last one run).
-timeout 900 "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" \
+timeout 900 "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
   --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"
