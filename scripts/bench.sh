@@ -38,5 +38,5 @@ echo
 echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 # Ours black-box (our CLI, two processes), then OpenSSH and the Go peer, back to back in one
 # invocation; ratios are against the Go peer (the last one run).
-timeout 900 "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
+timeout $((600 * ${BENCH_REPEAT:-1})) "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
   --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"
