@@ -1,6 +1,45 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of the project, figures printed as Markdown tables.
+#
+#   scripts/bench.sh [BUILD_DIR]
+#   BENCH_SECONDS   seconds per rr/connect figure and for the runtime bench (default 3)
+#   BENCH_SIZE      bytes per stream for the tunnel bench (default 256M; K/M/G suffixes)
+#   BENCH_SCENARIOS tunnel scenarios (default upload,download,both,parallel,rr,rr-64k,connect,idle)
+#   BENCH_REPEAT    tunnel bench: runs per figure, the median reported (default 1; 3 takes ~3x as long)
+#   BENCH_GO=0      skip the Go peer even if Go is installed
+#   BENCH_OPENSSH=0 skip OpenSSH ssh -R (run by default as root when /usr/sbin/sshd exists)
+# Bounded: with the defaults the whole script takes about 3 minutes on 2 cores.
 set -euo pipefail
 build=${1:-build}
-"$build/bench/vtunnel-bench-runtime" --seconds 3 --repeat 3 --json "$build/bench-runtime.json"
-"$build/bench/vtunnel-bench-protocols" --seconds 1 --repeat 5 --json "$build/bench-protocols.json"
+secs=${BENCH_SECONDS:-3}
+size=${BENCH_SIZE:-256M}
+scenarios=${BENCH_SCENARIOS:-upload,download,both,parallel,rr,rr-64k,connect,idle}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+echo "## runtime (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+timeout 300 "$build/bench/vtunnel-bench-runtime" --seconds "$secs" --repeat 3 --json "$build/bench-runtime.json"
+
+echo "## SSH packet codec and WebSocket frames (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+timeout 300 "$build/bench/vtunnel-bench-protocols" --seconds 1 --repeat 5 --json "$build/bench-protocols.json"
+
+compare=()
+if [ "${BENCH_GO:-1}" != 0 ] && command -v go >/dev/null 2>&1; then
+  if "$here/tests/peers/build-gopeer.sh" "$build/gopeer" >&2; then
+    compare=(--compare-go "$build/gopeer/vtpeer")
+  else
+    echo "(Go peer not built: tunnel figures for ours only)" >&2
+  fi
+else
+  echo "(no Go toolchain: tunnel figures for ours only)" >&2
+fi
+
+if [ "${BENCH_OPENSSH:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ] && [ -x /usr/bin/ssh ]; then
+  compare+=(--compare-openssh)
+fi
+
+echo
+echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+# Ours black-box (our CLI, two processes), then OpenSSH and the Go peer, back to back in one
+# invocation; ratios are against the Go peer (the last one run).
+timeout $((600 * ${BENCH_REPEAT:-1})) "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
+  --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"

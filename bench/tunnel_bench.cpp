@@ -1,0 +1,1350 @@
+// vtunnel-bench: throughput, round trips and connection rate through a whole tunnel
+// (user -> server's tunnel port -> SSH over WebSocket -> client -> backend), like the Go
+// original's benchmark, for ours in-process and for any pair of CLI-compatible binaries.
+//
+//   vtunnel-bench [scenarios] [-size 512M] [-c N] [-seconds S] [-resp BYTES] [-repeat N] [--json FILE]
+//                 [--inproc] [--ours-bin PATH] [--compare-go VTPEER] [--compare-openssh]
+//                 [--server-bin PATH --client-bin PATH [--server-args-style vtunnel|vtpeer] [--name N]]
+//   scenarios (comma-separated or separate words): upload download both parallel parallel-down
+//             rr rr-64k connect idle (default: upload download both parallel rr connect)
+//
+// The load generator and the backend are plain blocking sockets in threads (independent of the
+// implementation under test). Every stream carries a known pseudo-random pattern: the backend
+// checks what it receives (count and content) and reports its count back; the user side checks
+// what it downloads. Any mismatch, stall (socket timeout) or dead child fails the run (exit 1).
+//
+// CPU: in-process, the server's and the client's threads (CLOCK_THREAD_CPUTIME_ID); black-box,
+// each child's utime+stime from /proc/<pid>/stat. Peak RSS: VmHWM, reset before each scenario
+// through /proc/<pid>/clear_refs (in-process: the whole bench process).
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/loop.hpp"
+#include "core/scope.hpp"
+#include "core/socket.hpp"
+#include "core/timer.hpp"
+#include "tunnel/client.hpp"
+#include "tunnel/keys.hpp"
+#include "tunnel/messages.hpp"
+#include "tunnel/server.hpp"
+
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// ---- settings ---------------------------------------------------------------------------------
+
+std::uint64_t g_size = 512ull << 20;
+int g_c = 0;  // 0: per-scenario default
+double g_seconds = 5.0;
+std::size_t g_resp = 1024;
+constexpr std::size_t kRequest = 1024;
+int g_stall_s = 20;
+int g_repeat = 1;
+bool g_verify = true;
+
+constexpr std::size_t kChunk = 256 * 1024;
+constexpr std::size_t kPeriod = 1 << 20;  // pattern period (a multiple of 4 KiB: aligned sends)
+std::vector<std::uint8_t> g_pattern;      // kPeriod + kChunk bytes, pattern[i] == pattern[i % kPeriod]
+
+double since(SteadyClock::time_point t0) { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
+
+std::vector<pid_t> g_children;  // killed on any failure
+std::mutex g_children_mutex;
+
+void kill_children() {
+  std::lock_guard lock(g_children_mutex);
+  for (pid_t p : g_children) ::kill(p, SIGKILL);
+  for (pid_t p : g_children) ::waitpid(p, nullptr, 0);
+  g_children.clear();
+}
+
+[[noreturn]] void fatal(const std::string& msg) {
+  std::fprintf(stderr, "vtunnel-bench: FAIL: %s\n", msg.c_str());
+  std::fflush(stderr);
+  kill_children();
+  std::_Exit(1);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string loadavg() {
+  auto s = read_file("/proc/loadavg");
+  std::istringstream in(s);
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+std::uint64_t parse_size(const std::string& s) {
+  std::size_t pos = 0;
+  double v = std::stod(s, &pos);
+  std::string suf = s.substr(pos);
+  for (auto& ch : suf) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+  double mul = 1;
+  if (suf.empty() || suf == "B") mul = 1;
+  else if (suf == "K" || suf == "KB" || suf == "KIB") mul = 1024;
+  else if (suf == "M" || suf == "MB" || suf == "MIB") mul = 1024.0 * 1024;
+  else if (suf == "G" || suf == "GB" || suf == "GIB") mul = 1024.0 * 1024 * 1024;
+  else throw std::invalid_argument("bad size suffix: " + s);
+  return std::uint64_t(v * mul);
+}
+
+// ---- plain sockets -------------------------------------------------------------------------------
+
+void set_timeouts(int fd) {
+  timeval tv{g_stall_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int listen_loopback(std::uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4096) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+std::uint16_t free_port() {
+  std::uint16_t p = 0;
+  int fd = listen_loopback(p);
+  ::close(fd);
+  return p;
+}
+
+// -1 on failure (errno set).
+int connect_loopback(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  set_timeouts(fd);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, const void* p, std::size_t n) {
+  auto* b = static_cast<const std::uint8_t*>(p);
+  while (n > 0) {
+    ssize_t w = ::send(fd, b, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    b += w;
+    n -= std::size_t(w);
+  }
+  return true;
+}
+
+// Reads exactly n bytes; false on EOF/error/timeout (errno 0 for EOF).
+bool read_exact(int fd, void* p, std::size_t n) {
+  auto* b = static_cast<std::uint8_t*>(p);
+  while (n > 0) {
+    ssize_t r = ::recv(fd, b, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) errno = 0;
+    if (r <= 0) return false;
+    b += r;
+    n -= std::size_t(r);
+  }
+  return true;
+}
+
+std::string sock_error(const char* what) {
+  if (errno == 0) return std::string(what) + ": unexpected EOF";
+  if (errno == EAGAIN) return fmt::format("{}: stalled (no progress for {} s)", what, g_stall_s);
+  return fmt::format("{}: {}", what, std::strerror(errno));
+}
+
+// Sends `size` pattern bytes from stream offset 0.
+bool send_pattern(int fd, std::uint64_t size) {
+  std::uint64_t off = 0;
+  while (off < size) {
+    std::size_t n = std::size_t(std::min<std::uint64_t>(kChunk, size - off));
+    const std::uint8_t* p = g_pattern.data() + off % kPeriod;
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    off += std::uint64_t(w);
+  }
+  return true;
+}
+
+// Receives until EOF, checking the pattern; returns the count, or -1 on error/stall, -2 on a
+// content mismatch (offset in `bad_at`).
+std::int64_t recv_pattern(int fd, std::vector<std::uint8_t>& buf, std::uint64_t& bad_at) {
+  std::uint64_t off = 0;
+  for (;;) {
+    ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) return std::int64_t(off);
+    if (g_verify && std::memcmp(buf.data(), g_pattern.data() + off % kPeriod, std::size_t(r)) != 0) {
+      for (ssize_t i = 0; i < r; ++i) {
+        if (buf[std::size_t(i)] != g_pattern[(off + std::uint64_t(i)) % kPeriod]) {
+          bad_at = off + std::uint64_t(i);
+          break;
+        }
+      }
+      return -2;
+    }
+    off += std::uint64_t(r);
+  }
+}
+
+// ---- backend ---------------------------------------------------------------------------------------
+// Each connection starts with an op byte: 'P' probe (echo, close), 'C' connect test (echo, close),
+// 'U' + u64 size: sink (check count and content, answer u64 count, close),
+// 'D' + u64 size: source (send the pattern, half-close, wait for EOF),
+// 'R' + u32 response size: request/response (1 KiB requests, until EOF).
+
+class Backend {
+ public:
+  explicit Backend(int threads) {
+    lfd_ = listen_loopback(port_);
+    if (lfd_ < 0) fatal("backend: cannot listen");
+    for (int i = 0; i < threads; ++i) {
+      pool_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "backend");
+        accept_loop();
+      });
+    }
+  }
+  ~Backend() {
+    stop_ = true;
+    ::shutdown(lfd_, SHUT_RDWR);  // wakes the blocked accept()s
+    for (auto& t : pool_) t.join();
+    ::close(lfd_);
+  }
+  std::uint16_t port() const { return port_; }
+  std::uint64_t sunk() const { return sunk_; }
+  std::uint64_t sourced() const { return sourced_; }
+  std::string error() {
+    std::lock_guard lock(m_);
+    return error_;
+  }
+  void close_parked() {
+    std::lock_guard lock(m_);
+    for (int fd : parked_) ::close(fd);
+    parked_.clear();
+  }
+
+ private:
+  void fail(std::string e) {
+    std::lock_guard lock(m_);
+    if (error_.empty()) error_ = std::move(e);
+  }
+  void accept_loop() {
+    std::vector<std::uint8_t> buf(kChunk);
+    while (!stop_) {
+      int fd = ::accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (stop_) return;
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EINVAL) return;
+        continue;
+      }
+      set_timeouts(fd);
+      serve(fd, buf);
+      ::close(fd);
+    }
+  }
+  void serve(int fd, std::vector<std::uint8_t>& buf) {
+    std::uint8_t op = 0;
+    if (!read_exact(fd, &op, 1)) return;  // a probe that gave up, or the tunnel cut it: the user side reports
+    switch (op) {
+      case 'P':
+      case 'C':
+        if (!send_all(fd, &op, 1)) fail(sock_error("backend echo"));
+        return;
+      case 'I': {  // idle: echo, then keep the connection open (no thread) until close_parked()
+        if (!send_all(fd, &op, 1)) return fail(sock_error("backend idle echo"));
+        std::lock_guard lock(m_);
+        parked_.push_back(::dup(fd));
+        return;
+      }
+      case 'U': {
+        std::uint64_t want = 0;
+        if (!read_exact(fd, &want, 8)) return fail(sock_error("backend sink header"));
+        std::uint64_t bad = 0;
+        std::int64_t got = recv_pattern(fd, buf, bad);
+        if (got == -1) return fail(sock_error("backend sink"));
+        if (got == -2) return fail(fmt::format("backend sink: content mismatch at offset {}", bad));
+        sunk_ += std::uint64_t(got);
+        if (std::uint64_t(got) != want) fail(fmt::format("backend sink: received {} bytes, expected {}", got, want));
+        std::uint64_t n = std::uint64_t(got);
+        send_all(fd, &n, 8);
+        return;
+      }
+      case 'D': {
+        std::uint64_t size = 0;
+        if (!read_exact(fd, &size, 8)) return fail(sock_error("backend source header"));
+        if (!send_pattern(fd, size)) return fail(sock_error("backend source"));
+        sourced_ += size;
+        ::shutdown(fd, SHUT_WR);
+        std::uint8_t b;
+        (void)::recv(fd, &b, 1, 0);  // until the user closes
+        return;
+      }
+      case 'R': {
+        std::uint32_t resp = 0;
+        if (!read_exact(fd, &resp, 4)) return fail(sock_error("backend rr header"));
+        std::vector<std::uint8_t> req(kRequest);
+        for (;;) {
+          if (!read_exact(fd, req.data(), req.size())) {
+            if (errno != 0) fail(sock_error("backend rr request"));
+            return;
+          }
+          if (!send_all(fd, g_pattern.data(), resp)) return fail(sock_error("backend rr response"));
+        }
+      }
+      default:
+        fail(fmt::format("backend: unknown op byte {}", int(op)));
+    }
+  }
+
+  int lfd_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<std::thread> pool_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> sunk_{0}, sourced_{0};
+  std::mutex m_;
+  std::string error_;
+  std::vector<int> parked_;
+};
+
+// ---- implementations under test ---------------------------------------------------------------------
+
+struct CpuSample {
+  double server = 0, client = 0, process = 0;
+};
+
+class Impl {
+ public:
+  virtual ~Impl() = default;
+  virtual std::string name() const = 0;
+  // Starts server + client forwarding a fresh tunnel port to 127.0.0.1:backend_port.
+  virtual void start(std::uint16_t backend_port) = 0;
+  virtual void stop() = 0;
+  virtual std::uint16_t tunnel_port() const = 0;
+  virtual CpuSample cpu() = 0;
+  virtual void reset_peak() = 0;
+  // Peak RSS in KiB: server, client (in-process: the whole bench process, twice).
+  virtual std::pair<long, long> peak_kib() = 0;
+  virtual std::pair<long, long> rss_kib() = 0;  // current VmRSS
+  virtual void check_alive() {}
+  virtual bool single_process() const { return false; }  // server and client share one RSS
+};
+
+double process_cpu_self() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+long status_kib(const std::string& status_path, const char* field = "VmHWM:") {
+  auto s = read_file(status_path);
+  auto p = s.find(field);
+  if (p == std::string::npos) return -1;
+  return std::strtol(s.c_str() + p + std::strlen(field), nullptr, 10);
+}
+long vm_hwm_kib(const std::string& status_path) { return status_kib(status_path); }
+
+void reset_hwm(const std::string& clear_refs_path) {
+  std::ofstream out(clear_refs_path);
+  out << "5";
+}
+
+// Probes the tunnel port until a 'P' comes back through it (bounded).
+void wait_tunnel_ready(std::uint16_t port, Impl& impl, double limit_s = 30) {
+  auto t0 = SteadyClock::now();
+  std::string last = "never tried";
+  while (since(t0) < limit_s) {
+    impl.check_alive();
+    int fd = connect_loopback(port);
+    if (fd >= 0) {
+      timeval tv{2, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::uint8_t b = 'P';
+      bool ok = send_all(fd, &b, 1) && read_exact(fd, &b, 1) && b == 'P';
+      if (!ok) last = sock_error("probe");
+      ::close(fd);
+      if (ok) return;
+    } else {
+      last = sock_error("probe connect");
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  fatal(fmt::format("{}: tunnel port {} not ready after {:.0f} s ({})", impl.name(), port, limit_s, last));
+}
+
+// Ours, in this process: server and client each on their own thread and Loop.
+class InProcess final : public Impl {
+ public:
+  std::string name() const override { return "vtunnel (in-process)"; }
+  bool single_process() const override { return true; }
+  std::uint16_t tunnel_port() const override { return tunnel_port_; }
+
+  void start(std::uint16_t backend_port) override {
+    auto priv = vtunnel::generate_private_key();
+    auto pub = priv.public_key();
+    tunnel_port_ = free_port();
+    stop_ = false;
+    client_stop_ = false;
+    failed_ = false;
+    ws_port_ = 0;
+    server_thread_ = std::thread([this, pub] {
+      pthread_setname_np(pthread_self(), "vt-server");  // for perf report --sort comm
+      vtunnel::Loop loop;
+      vtunnel::sync_wait(loop, serve(pub));
+    });
+    auto t0 = SteadyClock::now();
+    while (ws_port_ == 0 && !failed_) {
+      if (since(t0) > 10) fatal("in-process server did not start");
+      std::this_thread::sleep_for(1ms);
+    }
+    if (failed_) fatal("in-process server: listen failed");
+    std::string spec = fmt::format("{}=127.0.0.1:{}", tunnel_port_, backend_port);
+    client_thread_ = std::thread([this, priv, spec] {
+      pthread_setname_np(pthread_self(), "vt-client");
+      vtunnel::Loop loop;
+      vtunnel::sync_wait(loop, run_client(priv, spec));
+    });
+    wait_tunnel_ready(tunnel_port_, *this);
+    pthread_getcpuclockid(server_thread_.native_handle(), &server_clock_);
+    pthread_getcpuclockid(client_thread_.native_handle(), &client_clock_);
+  }
+  void stop() override {
+    client_stop_ = true;  // the client first: the server closing first would make it reconnect
+    if (client_thread_.joinable()) client_thread_.join();
+    stop_ = true;
+    if (server_thread_.joinable()) server_thread_.join();
+  }
+  void check_alive() override {
+    if (failed_) fatal("in-process client or server failed (see log above)");
+  }
+  CpuSample cpu() override {
+    auto get = [](clockid_t c) {
+      timespec ts{};
+      clock_gettime(c, &ts);
+      return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+    };
+    return {get(server_clock_), get(client_clock_), process_cpu_self()};
+  }
+  void reset_peak() override { reset_hwm("/proc/self/clear_refs"); }
+  std::pair<long, long> peak_kib() override {
+    long v = vm_hwm_kib("/proc/self/status");
+    return {v, v};
+  }
+  std::pair<long, long> rss_kib() override {
+    long v = status_kib("/proc/self/status", "VmRSS:");
+    return {v, v};
+  }
+
+ private:
+  vtunnel::Task<void> serve(vtunnel::PublicKey pub) {
+    vtunnel::ServerOptions so;
+    so.client_key = pub;
+    vtunnel::Server server(so);
+    auto addr = server.listen(vtunnel::SocketAddress::loopback_v4(0));
+    if (!addr) {
+      failed_ = true;
+      co_return;
+    }
+    vtunnel::Scope bg;
+    bg.spawn(server.run());
+    ws_port_ = addr->port();
+    while (!stop_) (void)co_await vtunnel::sleep_for(20ms);
+    server.close();
+    co_await bg.join();
+  }
+  vtunnel::Task<void> run_client(vtunnel::PrivateKey priv, std::string spec) {
+    vtunnel::ClientOptions co;
+    co.key = priv;
+    vtunnel::Client client(fmt::format("ws://127.0.0.1:{}/", ws_port_.load()), co);
+    auto fwd = vtunnel::parse_forward(spec);
+    if (!fwd) {
+      failed_ = true;
+      co_return;
+    }
+    client.add_forward(*fwd);
+    auto r = co_await client.connect();
+    if (!r) std::fprintf(stderr, "in-process client: first connect failed: %s\n", r.error().message().c_str());
+    while (!client_stop_) (void)co_await vtunnel::sleep_for(20ms);
+    co_await client.close();
+  }
+
+  std::thread server_thread_, client_thread_;
+  std::atomic<std::uint16_t> ws_port_{0};
+  std::atomic<bool> stop_{false}, client_stop_{false}, failed_{false};
+  std::uint16_t tunnel_port_ = 0;
+  clockid_t server_clock_{}, client_clock_{};
+};
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) fatal("fork failed");
+  if (pid == 0) {
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, 0);
+    ::execv(argv[0], argv.data());
+    std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
+    std::_Exit(127);
+  }
+  std::lock_guard lock(g_children_mutex);
+  g_children.push_back(pid);
+  return pid;
+}
+
+double proc_cpu(pid_t pid) {
+  auto s = read_file(fmt::format("/proc/{}/stat", pid));
+  auto p = s.rfind(')');
+  if (p == std::string::npos) return 0;
+  std::istringstream in(s.substr(p + 2));
+  std::string f;
+  unsigned long long ticks = 0;
+  // fields after ")" start at field 3 (state); utime, stime, cutime, cstime are fields 14-17
+  for (int i = 3; i <= 17 && in >> f; ++i) {
+    if (i >= 14) ticks += std::stoull(f);
+  }
+  return double(ticks) / double(::sysconf(_SC_CLK_TCK));
+}
+
+// `root` and its live descendants.
+std::vector<pid_t> process_tree(pid_t root) {
+  std::vector<std::pair<pid_t, pid_t>> all;  // pid, ppid
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      pid_t p = pid_t(std::atol(e->d_name));
+      if (p <= 0) continue;
+      auto s = read_file(fmt::format("/proc/{}/stat", p));
+      auto q = s.rfind(')');
+      if (q == std::string::npos) continue;
+      std::istringstream in(s.substr(q + 2));
+      std::string state;
+      long ppid = 0;
+      in >> state >> ppid;
+      all.emplace_back(p, pid_t(ppid));
+    }
+    ::closedir(d);
+  }
+  std::vector<pid_t> tree{root};
+  for (std::size_t i = 0; i < tree.size(); ++i)
+    for (auto [p, pp] : all)
+      if (pp == tree[i]) tree.push_back(p);
+  return tree;
+}
+
+void run_and_wait(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execv(argv[0], argv.data());
+    std::_Exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fatal(fmt::format("{} failed (status {})", args[0], status));
+}
+
+std::string tail_of(const std::string& path) {
+  auto s = read_file(path);
+  if (s.size() > 1500) s = "..." + s.substr(s.size() - 1500);
+  return s;
+}
+
+// Two CLI-compatible binaries: `server -port P [-bind 127.0.0.1] -client-key K` and
+// `client -server ws://127.0.0.1:P/ -key K -forward R=127.0.0.1:T`.
+class BlackBox final : public Impl {
+ public:
+  BlackBox(std::string name, std::string server_bin, std::string client_bin, std::string style)
+      : name_(std::move(name)), server_bin_(std::move(server_bin)), client_bin_(std::move(client_bin)),
+        style_(std::move(style)) {}
+  std::string name() const override { return name_; }
+  std::uint16_t tunnel_port() const override { return tunnel_port_; }
+
+  void start(std::uint16_t backend_port) override {
+    auto priv = vtunnel::generate_private_key();
+    std::string priv_s = vtunnel::format_private_key(priv);
+    std::string pub_s = vtunnel::format_public_key(priv.public_key());
+    char dir_tmpl[] = "/tmp/vtunnel-bench.XXXXXX";
+    if (!::mkdtemp(dir_tmpl)) fatal("mkdtemp failed");
+    dir_ = dir_tmpl;
+    std::uint16_t ws_port = free_port();
+    tunnel_port_ = free_port();
+    server_log_ = dir_ + "/server.log";
+    client_log_ = dir_ + "/client.log";
+    std::vector<std::string> sargs, cargs;
+    std::string forward = fmt::format("{}=127.0.0.1:{}", tunnel_port_, backend_port);
+    if (style_ == "openssh") {
+      // A throwaway sshd (not daemonized: our child, its session processes our descendants) and
+      // `ssh -N -R`, AES-128-GCM, fresh keys.
+      run_and_wait({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir_ + "/host_key"});
+      run_and_wait({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir_ + "/user_key"});
+      ::mkdir("/run/sshd", 0755);
+      {
+        std::ofstream ak(dir_ + "/authorized_keys");
+        ak << read_file(dir_ + "/user_key.pub");
+        std::ofstream cfg(dir_ + "/sshd_config");
+        cfg << fmt::format(
+            "Port {}\nListenAddress 127.0.0.1\nHostKey {}/host_key\nPidFile none\nAuthorizedKeysFile {}/authorized_keys\n"
+            "PermitRootLogin yes\nStrictModes no\nUsePAM no\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nAllowTcpForwarding yes\nX11Forwarding no\nPrintMotd no\n"
+            "Ciphers aes128-gcm@openssh.com\nMaxStartups 100:30:200\nLogLevel ERROR\n",
+            ws_port, dir_, dir_);
+      }
+      ::chmod((dir_ + "/authorized_keys").c_str(), 0600);
+      sargs = {server_bin_, "-D", "-e", "-f", dir_ + "/sshd_config"};
+      cargs = {client_bin_, "-N", "-T", "-i", dir_ + "/user_key", "-p", std::to_string(ws_port),
+               "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "ExitOnForwardFailure=yes", "-o", "Ciphers=aes128-gcm@openssh.com", "-o", "LogLevel=ERROR",
+               "-R", fmt::format("127.0.0.1:{}:127.0.0.1:{}", tunnel_port_, backend_port), "root@127.0.0.1"};
+    } else {
+      sargs = {server_bin_, "server", "-port", std::to_string(ws_port)};
+      if (style_ == "vtunnel") {
+        sargs.push_back("-bind");
+        sargs.push_back("127.0.0.1");
+      }
+      sargs.push_back("-client-key");
+      sargs.push_back(pub_s);
+      cargs = {client_bin_, "client", "-server", fmt::format("ws://127.0.0.1:{}/", ws_port), "-key", priv_s,
+               "-forward", forward};
+    }
+    server_pid_ = spawn(sargs, server_log_);
+    auto t0 = SteadyClock::now();
+    for (;;) {
+      check_alive();
+      int fd = connect_loopback(ws_port);
+      if (fd >= 0) {
+        ::close(fd);
+        break;
+      }
+      if (since(t0) > 10) fatal(fmt::format("{}: server not listening on {} after 10 s:\n{}", name_, ws_port, tail_of(server_log_)));
+      std::this_thread::sleep_for(20ms);
+    }
+    client_pid_ = spawn(cargs, client_log_);
+    wait_tunnel_ready(tunnel_port_, *this);
+  }
+  void stop() override {
+    for (pid_t p : {client_pid_, server_pid_}) {
+      if (p <= 0) continue;
+      ::kill(p, SIGTERM);
+      int status = 0;
+      auto t0 = SteadyClock::now();
+      bool killed = false;
+      while (::waitpid(p, &status, WNOHANG) == 0) {
+        if (since(t0) > 5) {
+          std::fprintf(stderr, "%s: pid %d ignored SIGTERM for 5 s, killing\n", name_.c_str(), p);
+          ::kill(p, SIGKILL);
+          ::waitpid(p, &status, 0);
+          killed = true;
+          break;
+        }
+        std::this_thread::sleep_for(10ms);
+      }
+      if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        std::fprintf(stderr, "%s: pid %d did not exit 0 on SIGTERM (%s %d)\n", name_.c_str(), p,
+                     WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      }
+      std::lock_guard lock(g_children_mutex);
+      std::erase(g_children, p);
+    }
+    client_pid_ = server_pid_ = 0;
+  }
+  void check_alive() override {
+    for (auto [p, log] : {std::pair{server_pid_, server_log_}, std::pair{client_pid_, client_log_}}) {
+      if (p <= 0) continue;
+      int status = 0;
+      if (::waitpid(p, &status, WNOHANG) == p) {
+        {
+          std::lock_guard lock(g_children_mutex);
+          std::erase(g_children, p);
+        }
+        fatal(fmt::format("{}: child {} ({}) exited (status {}):\n{}", name_, p, log, status, tail_of(log)));
+      }
+    }
+  }
+  // Each side: the process and its live descendants (sshd's session processes), plus children
+  // already reaped.
+  CpuSample cpu() override {
+    double s = 0, c = 0;
+    for (pid_t p : process_tree(server_pid_)) s += proc_cpu(p);
+    for (pid_t p : process_tree(client_pid_)) c += proc_cpu(p);
+    return {s, c, 0};
+  }
+  void reset_peak() override {
+    for (pid_t root : {server_pid_, client_pid_})
+      for (pid_t p : process_tree(root)) reset_hwm(fmt::format("/proc/{}/clear_refs", p));
+  }
+  std::pair<long, long> peak_kib() override {
+    auto sum = [](pid_t root) {
+      long t = 0;
+      for (pid_t p : process_tree(root)) t += std::max(0L, vm_hwm_kib(fmt::format("/proc/{}/status", p)));
+      return t;
+    };
+    return {sum(server_pid_), sum(client_pid_)};
+  }
+  std::pair<long, long> rss_kib() override {
+    auto sum = [](pid_t root) {
+      long t = 0;
+      for (pid_t p : process_tree(root)) t += std::max(0L, status_kib(fmt::format("/proc/{}/status", p), "VmRSS:"));
+      return t;
+    };
+    return {sum(server_pid_), sum(client_pid_)};
+  }
+
+ private:
+  std::string name_, server_bin_, client_bin_, style_, dir_, server_log_, client_log_;
+  pid_t server_pid_ = 0, client_pid_ = 0;
+  std::uint16_t tunnel_port_ = 0;
+};
+
+// ---- scenarios -----------------------------------------------------------------------------------
+
+struct Outcome {
+  double rate = 0;         // MiB/s, req/s or conn/s
+  std::string unit;
+  std::uint64_t bytes = 0;  // through the tunnel (both directions)
+  std::uint64_t ops = 0;
+  double seconds = 0;
+  double p50_ms = -1, p99_ms = -1;
+  int streams = 1;
+};
+
+enum class Dir { up, down };
+
+void one_stream(std::uint16_t port, Dir dir, std::uint64_t size, std::string& err) {
+  int fd = connect_loopback(port);
+  if (fd < 0) {
+    err = sock_error("user connect");
+    return;
+  }
+  if (dir == Dir::up) {
+    std::uint8_t head[9] = {'U'};
+    std::memcpy(head + 1, &size, 8);
+    std::uint64_t got = 0;
+    if (!send_all(fd, head, 9) || !send_pattern(fd, size)) err = sock_error("upload send");
+    else if (::shutdown(fd, SHUT_WR) != 0) err = sock_error("upload shutdown");
+    else if (!read_exact(fd, &got, 8)) err = sock_error("upload: waiting for the backend's count (half-close carried?)");
+    else if (got != size) err = fmt::format("upload: backend received {} bytes, sent {}", got, size);
+  } else {
+    std::uint8_t head[9] = {'D'};
+    std::memcpy(head + 1, &size, 8);
+    std::vector<std::uint8_t> buf(kChunk);
+    std::uint64_t bad = 0;
+    if (!send_all(fd, head, 9)) {
+      err = sock_error("download request");
+    } else {
+      std::int64_t got = recv_pattern(fd, buf, bad);
+      if (got == -1) err = sock_error("download recv");
+      else if (got == -2) err = fmt::format("download: content mismatch at offset {}", bad);
+      else if (std::uint64_t(got) != size) err = fmt::format("download: received {} bytes, backend sent {}", got, size);
+    }
+  }
+  ::close(fd);
+}
+
+Outcome run_streams(std::uint16_t port, const std::vector<Dir>& dirs, std::uint64_t size) {
+  std::vector<std::string> errs(dirs.size());
+  std::vector<std::thread> ts;
+  auto t0 = SteadyClock::now();
+  for (std::size_t i = 0; i < dirs.size(); ++i) ts.emplace_back([&, i] { one_stream(port, dirs[i], size, errs[i]); });
+  for (auto& t : ts) t.join();
+  Outcome o;
+  o.seconds = since(t0);
+  for (auto& e : errs)
+    if (!e.empty()) fatal(e);
+  o.bytes = size * dirs.size();
+  o.rate = double(o.bytes) / o.seconds / (1 << 20);
+  o.unit = "MiB/s";
+  o.streams = int(dirs.size());
+  return o;
+}
+
+double percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return -1;
+  std::size_t k = std::min(v.size() - 1, std::size_t(q * double(v.size())));
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(k), v.end());
+  return v[k];
+}
+
+Outcome run_rr(std::uint16_t port, int conns, std::size_t resp_size) {
+  std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
+  std::vector<std::string> errs(static_cast<std::size_t>(conns));
+  std::atomic<int> connected{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> ts;
+  SteadyClock::time_point t0;
+  for (int i = 0; i < conns; ++i) {
+    ts.emplace_back([&, i] {
+      auto& err = errs[std::size_t(i)];
+      auto& l = lat[std::size_t(i)];
+      l.reserve(200000);
+      int fd = connect_loopback(port);
+      std::uint8_t head[5] = {'R'};
+      std::uint32_t resp = std::uint32_t(resp_size);
+      std::memcpy(head + 1, &resp, 4);
+      if (fd < 0 || !send_all(fd, head, 5)) {
+        err = sock_error("rr connect");
+        ++connected;
+        return;
+      }
+      ++connected;
+      while (!go) std::this_thread::sleep_for(1ms);
+      std::vector<std::uint8_t> req(kRequest, 'q'), in(resp_size);
+      std::memcpy(req.data(), "GET / HTTP/1.1\r\n", 16);
+      while (since(t0) < g_seconds) {
+        auto s = SteadyClock::now();
+        if (!send_all(fd, req.data(), req.size())) {
+          err = sock_error("rr request");
+          break;
+        }
+        if (!read_exact(fd, in.data(), in.size())) {
+          err = sock_error("rr response");
+          break;
+        }
+        if (g_verify && std::memcmp(in.data(), g_pattern.data(), in.size()) != 0) {
+          err = "rr: response content mismatch";
+          break;
+        }
+        l.push_back(since(s) * 1e3);
+      }
+      ::close(fd);
+    });
+  }
+  while (connected < conns) std::this_thread::sleep_for(1ms);
+  t0 = SteadyClock::now();
+  go = true;
+  for (auto& t : ts) t.join();
+  Outcome o;
+  o.seconds = since(t0);
+  for (auto& e : errs)
+    if (!e.empty()) fatal(e);
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  o.ops = all.size();
+  o.bytes = o.ops * (kRequest + resp_size);
+  o.rate = double(o.ops) / o.seconds;
+  o.unit = "req/s";
+  o.p50_ms = percentile(all, 0.50);
+  o.p99_ms = percentile(all, 0.99);
+  o.streams = conns;
+  return o;
+}
+
+Outcome run_connect(std::uint16_t port, int workers) {
+  std::atomic<std::uint64_t> ok{0};
+  std::vector<std::string> errs(static_cast<std::size_t>(workers));
+  std::vector<std::vector<double>> lat(static_cast<std::size_t>(workers));
+  std::vector<std::thread> ts;
+  auto t0 = SteadyClock::now();
+  for (int i = 0; i < workers; ++i) {
+    ts.emplace_back([&, i] {
+      auto& err = errs[std::size_t(i)];
+      while (since(t0) < g_seconds) {
+        auto s = SteadyClock::now();
+        int fd = connect_loopback(port);
+        if (fd < 0) {
+          err = sock_error("connect");
+          return;
+        }
+        std::uint8_t b = 'C';
+        bool good = send_all(fd, &b, 1) && read_exact(fd, &b, 1);
+        if (!good) err = sock_error("connect: 1-byte echo");
+        else if (b != 'C') err = "connect: wrong echo byte";
+        ::close(fd);
+        if (!err.empty()) return;
+        lat[std::size_t(i)].push_back(since(s) * 1e3);
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  Outcome o;
+  o.seconds = since(t0);
+  for (auto& e : errs)
+    if (!e.empty()) fatal(e);
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  o.ops = ok;
+  o.bytes = 2 * o.ops;
+  o.rate = double(o.ops) / o.seconds;
+  o.unit = "conn/s";
+  o.p50_ms = percentile(all, 0.50);
+  o.p99_ms = percentile(all, 0.99);
+  o.streams = workers;
+  return o;
+}
+
+// Opens n connections through the tunnel (each proven end to end by a 1-byte echo), keeps them
+// open, and reports the growth of the server's and the client's resident memory per connection.
+Outcome run_idle(std::uint16_t port, int n, Impl& impl, Backend& backend, double& server_kib, double& client_kib) {
+  auto [s0, c0] = impl.rss_kib();
+  std::vector<int> fds;
+  auto t0 = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    int fd = connect_loopback(port);
+    if (fd < 0) fatal(sock_error(fmt::format("idle: connection {}", i).c_str()));
+    std::uint8_t b = 'I';
+    if (!send_all(fd, &b, 1) || !read_exact(fd, &b, 1)) fatal(sock_error(fmt::format("idle: echo on connection {}", i).c_str()));
+    fds.push_back(fd);
+  }
+  Outcome o;
+  o.seconds = since(t0);
+  std::this_thread::sleep_for(500ms);
+  impl.check_alive();
+  auto [s1, c1] = impl.rss_kib();
+  server_kib = double(s1 - s0) / n;
+  client_kib = double(c1 - c0) / n;
+  for (int fd : fds) ::close(fd);
+  backend.close_parked();
+  std::this_thread::sleep_for(300ms);
+  o.ops = std::uint64_t(n);
+  o.bytes = 2 * o.ops;
+  o.rate = impl.single_process() ? server_kib : server_kib + client_kib;
+  o.unit = "KiB/conn";
+  o.streams = n;
+  return o;
+}
+
+int g_idle = 1000;
+
+int default_c(const std::string& scenario) {
+  if (scenario == "idle") return g_idle;
+  if (g_c > 0) return g_c;
+  if (scenario == "rr") return 64;
+  if (scenario == "connect") return 32;
+  return 8;  // parallel
+}
+
+struct Row {
+  std::string scenario, impl;
+  Outcome o;
+  double cpu_server = 0, cpu_client = 0, cpu_process = 0;  // seconds during the scenario
+  long rss_server = -1, rss_client = -1;                   // KiB
+  bool in_process = false;
+  double idle_server_kib = 0, idle_client_kib = 0;  // idle: RSS growth per connection
+};
+
+Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_process) {
+  std::uint16_t port = impl.tunnel_port();
+  impl.reset_peak();
+  auto c0 = impl.cpu();
+  std::uint64_t sunk0 = backend.sunk(), sourced0 = backend.sourced();
+  Outcome o;
+  double idle_s = 0, idle_c = 0;
+  if (sc == "upload") o = run_streams(port, {Dir::up}, g_size);
+  else if (sc == "download") o = run_streams(port, {Dir::down}, g_size);
+  else if (sc == "both") o = run_streams(port, {Dir::up, Dir::down}, g_size);
+  else if (sc == "parallel") o = run_streams(port, std::vector<Dir>(std::size_t(default_c(sc)), Dir::up), g_size);
+  else if (sc == "parallel-down") o = run_streams(port, std::vector<Dir>(std::size_t(default_c(sc)), Dir::down), g_size);
+  else if (sc == "rr") o = run_rr(port, default_c(sc), g_resp);
+  else if (sc == "rr-64k") o = run_rr(port, default_c("rr"), 64 * 1024);
+  else if (sc == "idle") o = run_idle(port, default_c(sc), impl, backend, idle_s, idle_c);
+  else if (sc == "connect") o = run_connect(port, default_c(sc));
+  else fatal("unknown scenario " + sc);
+  auto c1 = impl.cpu();
+  impl.check_alive();
+  auto berr = backend.error();
+  if (!berr.empty()) fatal(fmt::format("{} / {}: {}", impl.name(), sc, berr));
+  // Cross-check the backend's own counters with what the scenario moved.
+  std::uint64_t up = 0, down = 0;
+  if (sc == "upload" || sc == "parallel") up = o.bytes;
+  if (sc == "download" || sc == "parallel-down") down = o.bytes;
+  if (sc == "both") up = down = g_size;
+  if (backend.sunk() - sunk0 != up || backend.sourced() - sourced0 != down)
+    fatal(fmt::format("{} / {}: backend counted {} in / {} out, expected {} / {}", impl.name(), sc,
+                      backend.sunk() - sunk0, backend.sourced() - sourced0, up, down));
+  Row r;
+  r.scenario = sc;
+  r.impl = impl.name();
+  r.o = o;
+  r.cpu_server = c1.server - c0.server;
+  r.cpu_client = c1.client - c0.client;
+  r.cpu_process = c1.process - c0.process;
+  auto [s, c] = impl.peak_kib();
+  r.rss_server = s;
+  r.rss_client = c;
+  r.in_process = in_process;
+  r.idle_server_kib = idle_s;
+  r.idle_client_kib = idle_c;
+  return r;
+}
+
+// CPU per unit: seconds per GiB for streams, microseconds per operation otherwise.
+bool is_stream(const Row& r) { return r.o.unit == "MiB/s"; }
+double cpu_per(const Row& r, double cpu) {
+  if (is_stream(r)) return cpu / (double(r.o.bytes) / double(1ull << 30));
+  return r.o.ops ? cpu * 1e6 / double(r.o.ops) : 0;
+}
+
+std::string scenario_label(const Row& r) {
+  if (r.scenario == "rr") return fmt::format("rr {} B req / {} B resp, c={}", kRequest, g_resp, r.o.streams);
+  if (r.scenario == "rr-64k") return fmt::format("rr {} B req / 64 KiB resp, c={}", kRequest, r.o.streams);
+  if (r.scenario == "idle") return fmt::format("idle: {} open connections, RSS growth", r.o.streams);
+  if (r.scenario == "connect") return fmt::format("connect (1-byte echo), c={}", r.o.streams);
+  if (r.scenario == "parallel" || r.scenario == "parallel-down")
+    return fmt::format("{} x{} ({} each)", r.scenario, r.o.streams, fmt::format("{} MiB", g_size >> 20));
+  return fmt::format("{} ({} MiB)", r.scenario, (g_size * (r.scenario == "both" ? 2 : 1)) >> 20);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') o += '\\';
+    if (static_cast<unsigned char>(ch) < 0x20) {
+      o += fmt::format("\\u{:04x}", int(ch));
+      continue;
+    }
+    o += ch;
+  }
+  return o;
+}
+
+std::string cpu_model() {
+  auto s = read_file("/proc/cpuinfo");
+  auto p = s.find("model name");
+  if (p == std::string::npos) return "?";
+  auto c = s.find(':', p);
+  auto e = s.find('\n', c);
+  return s.substr(c + 2, e - c - 2);
+}
+
+std::string exe_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  std::string p(buf, std::size_t(n));
+  return p.substr(0, p.rfind('/'));
+}
+
+void usage(FILE* f) {
+  std::fprintf(f,
+               "usage: vtunnel-bench [SCENARIO[,SCENARIO...]] [options]\n"
+               "scenarios: upload download both parallel parallel-down rr rr-64k connect idle\n"
+               "           (default: upload download both parallel rr connect)\n"
+               "  -size BYTES        per stream (default 512M; K/M/G suffixes)\n"
+               "  -c N               streams (parallel, default 8) / connections (rr 64, connect 32)\n"
+               "  -seconds S         duration of rr and connect (default 5)\n"
+               "  -resp BYTES        rr response size (default 1024; requests are 1 KiB); rr-64k: 64 KiB\n"
+               "  -idle-conns N      idle: connections held open (default 1000)\n"
+               "  --inproc           run ours in this process (the default when no binary is given)\n"
+               "  --ours-bin PATH    run our CLI black-box (vtunnel server/client)\n"
+               "  --compare-go PATH  also run the Go peer (vtpeer) black-box; ratios are against it\n"
+               "                     (with no --ours-bin/--inproc: ours = the vtunnel CLI next to this build)\n"
+               "  --compare-openssh  also run OpenSSH: a throwaway sshd (root) + ssh -N -R, aes128-gcm\n"
+               "  --server-bin PATH --client-bin PATH [--server-args-style vtunnel|vtpeer] [--name NAME]\n"
+               "                     any CLI-compatible pair, black-box\n"
+               "  --json FILE        write the rows as JSON\n"
+               "  --stall-timeout S  fail when a socket makes no progress for S seconds (default 20)\n"
+               "  --no-verify        check counts only, not content\n"
+               "  -repeat N          run each scenario N times, report the run with the median rate\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  pthread_setname_np(pthread_self(), "loadgen");  // user-side threads inherit it
+  std::vector<std::string> scenarios;
+  std::string json_path, ours_bin, go_bin, server_bin, client_bin, style = "vtunnel", custom_name;
+  bool inproc = false, openssh = false;
+  std::string command;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.find(' ') != std::string::npos) a = "'" + a + "'";
+    command += (i ? " " : "") + a;
+  }
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      std::string key = a;
+      while (!key.empty() && key[0] == '-') key.erase(0, 1);
+      std::string val;
+      bool has_val = false;
+      if (auto eq = key.find('='); eq != std::string::npos && a[0] == '-') {
+        val = key.substr(eq + 1);
+        key = key.substr(0, eq);
+        has_val = true;
+      }
+      auto next = [&]() -> std::string {
+        if (has_val) return val;
+        if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
+        return argv[++i];
+      };
+      if (a[0] != '-') {
+        std::stringstream ss(a);
+        std::string s;
+        while (std::getline(ss, s, ',')) scenarios.push_back(s);
+      } else if (key == "h" || key == "help") {
+        usage(stdout);
+        return 0;
+      } else if (key == "size") g_size = parse_size(next());
+      else if (key == "c") g_c = std::stoi(next());
+      else if (key == "idle-conns") g_idle = std::max(1, std::stoi(next()));
+      else if (key == "seconds") g_seconds = std::stod(next());
+      else if (key == "resp") g_resp = std::size_t(parse_size(next()));
+      else if (key == "json") json_path = next();
+      else if (key == "inproc") inproc = true;
+      else if (key == "ours-bin") ours_bin = next();
+      else if (key == "compare-go") go_bin = next();
+      else if (key == "server-bin") server_bin = next();
+      else if (key == "client-bin") client_bin = next();
+      else if (key == "server-args-style") style = next();
+      else if (key == "name") custom_name = next();
+      else if (key == "compare-openssh") openssh = true;
+      else if (key == "stall-timeout") g_stall_s = std::stoi(next());
+      else if (key == "repeat") g_repeat = std::max(1, std::stoi(next()));
+      else if (key == "no-verify") g_verify = false;
+      else throw std::invalid_argument("unknown flag " + a);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vtunnel-bench: %s\n", e.what());
+    usage(stderr);
+    return 2;
+  }
+  if (scenarios.empty()) scenarios = {"upload", "download", "both", "parallel", "rr", "connect"};
+  if (style != "vtunnel" && style != "vtpeer") {
+    std::fprintf(stderr, "vtunnel-bench: --server-args-style must be vtunnel or vtpeer\n");
+    return 2;
+  }
+  if (server_bin.empty() != client_bin.empty()) {
+    std::fprintf(stderr, "vtunnel-bench: --server-bin and --client-bin go together\n");
+    return 2;
+  }
+  if (g_resp == 0 || g_resp > (64u << 20)) {
+    std::fprintf(stderr, "vtunnel-bench: -resp out of range\n");
+    return 2;
+  }
+  if ((!go_bin.empty() || openssh) && ours_bin.empty() && !inproc) ours_bin = exe_dir() + "/../apps/vtunnel";
+
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+
+  g_pattern.resize(kPeriod + std::max(kChunk, g_resp));
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (std::size_t i = 0; i < kPeriod; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    g_pattern[i] = std::uint8_t(x >> 24);
+  }
+  for (std::size_t i = kPeriod; i < g_pattern.size(); ++i) g_pattern[i] = g_pattern[i - kPeriod];
+
+  std::vector<std::unique_ptr<Impl>> impls;
+  std::vector<bool> impl_inproc;
+  if (inproc || (ours_bin.empty() && go_bin.empty() && server_bin.empty())) {
+    impls.push_back(std::make_unique<InProcess>());
+    impl_inproc.push_back(true);
+  }
+  if (!ours_bin.empty()) {
+    impls.push_back(std::make_unique<BlackBox>("vtunnel (CLI)", ours_bin, ours_bin, "vtunnel"));
+    impl_inproc.push_back(false);
+  }
+  if (!server_bin.empty()) {
+    impls.push_back(std::make_unique<BlackBox>(custom_name.empty() ? server_bin : custom_name, server_bin, client_bin, style));
+    impl_inproc.push_back(false);
+  }
+  if (openssh) {
+    impls.push_back(std::make_unique<BlackBox>("OpenSSH ssh -R (aes128-gcm)", "/usr/sbin/sshd", "/usr/bin/ssh", "openssh"));
+    impl_inproc.push_back(false);
+  }
+  if (!go_bin.empty()) {
+    impls.push_back(std::make_unique<BlackBox>("Go peer (x/crypto/ssh)", go_bin, go_bin, "vtpeer"));
+    impl_inproc.push_back(false);
+  }
+  for (std::size_t i = 0; i < impls.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (impls[i]->name() == impls[j]->name()) {
+        std::fprintf(stderr, "vtunnel-bench: two implementations named %s (use --name)\n", impls[i]->name().c_str());
+        return 2;
+      }
+    }
+  }
+
+  std::string load_before = loadavg();
+  utsname un{};
+  ::uname(&un);
+  std::string machine = fmt::format("{} {}, {} x {}, {}", un.sysname, un.release, std::thread::hardware_concurrency(),
+                                    cpu_model(), un.machine);
+  std::fprintf(stderr, "vtunnel-bench: %s; load average %s; -size %llu MiB, rr/connect %.1f s\n", machine.c_str(),
+               load_before.c_str(), static_cast<unsigned long long>(g_size >> 20), g_seconds);
+
+  // Watchdog: the whole run is bounded even if something hangs outside socket timeouts.
+  double budget = 120 + double(impls.size() * scenarios.size()) * g_repeat * (g_seconds + 60 + double(g_size >> 20) / 20.0);
+  std::thread([budget] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(budget));
+    fatal(fmt::format("watchdog: the run took more than {:.0f} s", budget));
+  }).detach();
+
+  int max_c = 1;
+  for (auto& sc : scenarios) {
+    if (sc == "upload" || sc == "download" || sc == "idle") continue;  // idle connections hold no backend thread
+    max_c = std::max(max_c, sc == "both" ? 2 : default_c(sc == "rr-64k" ? "rr" : sc));
+  }
+  std::vector<Row> rows;
+  for (std::size_t k = 0; k < impls.size(); ++k) {
+    auto& impl = *impls[k];
+    Backend backend(max_c + 4);
+    std::fprintf(stderr, "== %s\n", impl.name().c_str());
+    impl.start(backend.port());
+    bool fresh = true;
+    for (auto& sc : scenarios) {
+      std::vector<Row> runs;
+      for (int rep = 0; rep < g_repeat; ++rep) {
+        // Memory per idle connection is measured on a freshly started pair: memory that earlier
+        // scenarios left allocated (and the allocator reuses) would hide the growth.
+        if (sc == "idle" && !fresh) {
+          impl.stop();
+          impl.start(backend.port());
+        }
+        runs.push_back(run_scenario(sc, impl, backend, impl_inproc[k]));
+        fresh = false;
+      }
+      // The run with the median rate (its CPU and memory figures with it).
+      std::sort(runs.begin(), runs.end(), [](const Row& a, const Row& b) { return a.o.rate < b.o.rate; });
+      auto r = runs[runs.size() / 2];
+      if (g_repeat > 1) {
+        std::string all;
+        for (auto& x : runs) all += fmt::format(" {:.0f}", x.o.rate);
+        std::fprintf(stderr, "   %-14s runs:%s\n", sc.c_str(), all.c_str());
+      }
+      std::fprintf(stderr, "   %-14s %10.1f %s  (%.2f s, cpu server %.2f s client %.2f s; load %s)\n", sc.c_str(), r.o.rate,
+                   r.o.unit.c_str(), r.o.seconds, r.cpu_server, r.cpu_client, loadavg().c_str());
+      rows.push_back(std::move(r));
+    }
+    impl.stop();
+  }
+  std::string load_after = loadavg();
+
+  // Ratios: against the Go peer when it ran, else against the last implementation.
+  std::string ref = impls.size() > 1 ? impls.back()->name() : "";
+  auto ref_rate = [&](const std::string& sc) -> double {
+    for (auto& r : rows)
+      if (r.impl == ref && r.scenario == sc) return r.o.rate;
+    return 0;
+  };
+
+  std::printf("\nMachine: %s. Load average: %s before, %s after.\n", machine.c_str(), load_before.c_str(), load_after.c_str());
+  std::printf("Command: %s\n", command.c_str());
+  std::printf("Each row: %s.\n\n", g_repeat > 1 ? fmt::format("the median of {} runs", g_repeat).c_str() : "one run");
+  std::printf("| scenario | implementation | rate | p50 / p99 ms | CPU server | CPU client | CPU total | RSS peak server / client |%s\n",
+              ref.empty() ? "" : " vs ref |");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|%s\n", ref.empty() ? "" : "---:|");
+  for (auto& r : rows) {
+    std::string unit = is_stream(r) ? "s/GiB" : "µs/op";
+    std::string lat = r.o.p50_ms >= 0 ? fmt::format("{:.2f} / {:.2f}", r.o.p50_ms, r.o.p99_ms) : "";
+    std::string rss = r.in_process ? fmt::format("{:.0f} MiB (process)", double(r.rss_server) / 1024)
+                                   : fmt::format("{:.1f} / {:.1f} MiB", double(r.rss_server) / 1024, double(r.rss_client) / 1024);
+    std::string cpu_unit = is_stream(r) ? " s/GiB" : " µs/op";
+    std::string ratio;
+    if (!ref.empty()) {
+      double rr = ref_rate(r.scenario);
+      ratio = r.impl == ref ? " 1.00 |" : rr > 0 ? fmt::format(" {:.2f}× |", r.o.rate / rr) : " |";
+    }
+    std::string total = fmt::format("{:.2f}{}", cpu_per(r, r.cpu_server + r.cpu_client), cpu_unit);
+    if (r.in_process) total += fmt::format(" (process {:.2f})", cpu_per(r, r.cpu_process));
+    if (r.scenario == "idle") {
+      std::string per = r.in_process ? fmt::format("process (server + client): {:.1f} KiB per connection", r.idle_server_kib)
+                                     : fmt::format("server / client: {:.1f} / {:.1f} KiB per connection", r.idle_server_kib,
+                                                   r.idle_client_kib);
+      std::printf("| %s | %s | %.1f KiB/conn | | | | | %s |%s\n", scenario_label(r).c_str(), r.impl.c_str(), r.o.rate,
+                  per.c_str(), ratio.c_str());
+      continue;
+    }
+    std::printf("| %s | %s | %.0f %s | %s | %.2f%s | %.2f%s | %s | %s |%s\n", scenario_label(r).c_str(), r.impl.c_str(),
+                r.o.rate, r.o.unit.c_str(), lat.c_str(), cpu_per(r, r.cpu_server), cpu_unit.c_str(),
+                cpu_per(r, r.cpu_client), cpu_unit.c_str(), total.c_str(), rss.c_str(), ratio.c_str());
+  }
+  if (!ref.empty()) std::printf("\nRatios: rate / rate of %s in this run (idle: memory ratio, lower is better).\n", ref.c_str());
+  std::printf("CPU: seconds per GiB moved through the tunnel (streams) or microseconds per request/connection; "
+              "server and client processes (in-process: their threads; \"process\" includes the load generator).\n");
+
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << "{\n";
+    out << fmt::format("  \"command\": \"{}\",\n  \"machine\": \"{}\",\n  \"loadavg_before\": \"{}\",\n  \"loadavg_after\": \"{}\",\n",
+                       json_escape(command), json_escape(machine), load_before, load_after);
+    out << fmt::format("  \"size_bytes\": {},\n  \"seconds\": {},\n  \"repeat\": {},\n  \"reference\": \"{}\",\n  \"rows\": [\n", g_size, g_seconds, g_repeat,
+                       json_escape(ref));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      auto& r = rows[i];
+      double rr = ref.empty() ? 0 : ref_rate(r.scenario);
+      out << fmt::format(
+          "    {{\"scenario\":\"{}\",\"implementation\":\"{}\",\"in_process\":{},\"rate\":{:.2f},\"unit\":\"{}\","
+          "\"streams\":{},\"bytes\":{},\"ops\":{},\"seconds\":{:.4f},\"p50_ms\":{:.4f},\"p99_ms\":{:.4f},"
+          "\"cpu_server_s\":{:.4f},\"cpu_client_s\":{:.4f},\"cpu_process_s\":{:.4f},\"cpu_per\":{:.4f},\"cpu_per_unit\":\"{}\","
+          "\"rss_peak_server_kib\":{},\"rss_peak_client_kib\":{},\"idle_server_kib_per_conn\":{:.3f},"
+          "\"idle_client_kib_per_conn\":{:.3f},\"ratio_vs_reference\":{:.4f}}}{}\n",
+          r.scenario, json_escape(r.impl), r.in_process ? "true" : "false", r.o.rate, r.o.unit, r.o.streams, r.o.bytes,
+          r.o.ops, r.o.seconds, r.o.p50_ms, r.o.p99_ms, r.cpu_server, r.cpu_client, r.cpu_process,
+          cpu_per(r, r.cpu_server + r.cpu_client), is_stream(r) ? "s/GiB" : "us/op", r.rss_server, r.rss_client,
+          r.idle_server_kib, r.idle_client_kib, rr > 0 ? r.o.rate / rr : 0.0, i + 1 < rows.size() ? "," : "");
+    }
+    out << "  ]\n}\n";
+  }
+  return 0;
+}
