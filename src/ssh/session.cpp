@@ -1,5 +1,7 @@
 #include "ssh/session.hpp"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include "core/error.hpp"
@@ -9,7 +11,6 @@
 namespace vtunnel::ssh {
 
 namespace {
-constexpr std::size_t kAcceptQueue = 64;
 constexpr auto kFlushOnCloseTimeout = std::chrono::seconds(2);
 }  // namespace
 
@@ -29,7 +30,10 @@ Task<Result<std::unique_ptr<Session>>> Session::server_handshake(Stream& stream,
 }
 
 Task<Result<std::unique_ptr<Session>>> Session::handshake(Stream& stream, Config config) {
-  std::unique_ptr<Session> s(new Session(stream, std::move(config), kAcceptQueue));
+  // Opens wait here until next_channel() takes them. Sized like the channel limit: a burst the
+  // core accepts (max_channels) is never refused merely because the taker ran a turn later.
+  std::size_t accept_queue = std::max<std::size_t>(config.max_channels, 1);
+  std::unique_ptr<Session> s(new Session(stream, std::move(config), accept_queue));
   s->scope_.spawn(s->read_pump());
   s->scope_.spawn(s->write_pump());
   s->output_ready();

@@ -2,6 +2,7 @@
 
 #include <botan/auto_rng.h>
 
+#include <algorithm>
 #include <random>
 
 #include "core/log.hpp"
@@ -64,6 +65,9 @@ class HostRewritingStream final : public Stream {
 
 Client::Client(std::string url, ClientOptions options) : url_(std::move(url)), options_(std::move(options)) {
   if (options_.keepalive == Duration::zero()) options_.keepalive = kDefaultKeepalive;
+  if (options_.keepalive_timeout <= Duration::zero()) {
+    options_.keepalive_timeout = std::clamp<Duration>(options_.keepalive, std::chrono::seconds(2), std::chrono::seconds(15));
+  }
   if (options_.backoff_min <= Duration::zero()) options_.backoff_min = std::chrono::milliseconds(100);
   if (options_.backoff_max < options_.backoff_min) options_.backoff_max = options_.backoff_min;
   if (!options_.key) {

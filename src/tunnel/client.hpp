@@ -34,7 +34,9 @@ struct ClientOptions {
   std::optional<PrivateKey> key;  // none: keyless ("none" auth, any host key; loud warning)
   // Ping interval: 0 means the default (30 s), negative disables (as the Go original).
   Duration keepalive = Duration::zero();
-  Duration keepalive_timeout = std::chrono::seconds(15);
+  // No answer to a ping within this: the server is dead, reconnect. Zero: the keepalive
+  // interval, kept within 2-15 s.
+  Duration keepalive_timeout = Duration::zero();
   std::vector<std::pair<std::string, std::string>> headers;  // extra WebSocket handshake headers
   Duration backoff_min = std::chrono::seconds(1);
   Duration backoff_max = std::chrono::seconds(5);

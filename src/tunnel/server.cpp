@@ -2,6 +2,8 @@
 
 #include <botan/auto_rng.h>
 
+#include <algorithm>
+
 #include "core/log.hpp"
 #include "core/relay.hpp"
 #include "core/resolver.hpp"
@@ -51,6 +53,9 @@ std::string seconds_text(Duration d) {
 }  // namespace
 
 Server::Server(ServerOptions options) : options_(std::move(options)) {
+  if (options_.keepalive_timeout <= Duration::zero()) {
+    options_.keepalive_timeout = std::clamp<Duration>(options_.keepalive, std::chrono::seconds(2), std::chrono::seconds(15));
+  }
   if (options_.client_key) {
     PrivateKey host = derive_host_key(*options_.client_key);
     auto key = ssh::SigningKey::ed25519_from_seed(ByteSpan(host.seed().data(), host.seed().size()));
@@ -350,7 +355,8 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
                   log::escaped(session->ssh->last_open_failure_message()));
         co_return;
       }
-      session.reset();  // that session died meanwhile: wait for the next one
+      session.reset();  // that session died meanwhile: try the active one (maybe newer) at once
+      continue;
     }
     auto now = Clock::now();
     if (now >= deadline) {

@@ -39,7 +39,8 @@ struct ServerOptions {
   std::optional<PublicKey> client_key;  // none: keyless mode (any client, loud warning)
   Duration keepalive = std::chrono::seconds(30);  // <= 0: no pings
   // A session whose ping is not answered within this is considered dead and closed.
-  Duration keepalive_timeout = std::chrono::seconds(15);
+  // Zero: the keepalive interval, kept within 2-15 s.
+  Duration keepalive_timeout = Duration::zero();
   Duration pending_wait = std::chrono::seconds(35);
   Duration handshake_timeout = std::chrono::seconds(20);  // WebSocket head + SSH handshake
   std::size_t max_listeners = 1024;             // per server (a session cannot open more)
