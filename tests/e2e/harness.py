@@ -722,7 +722,7 @@ class TestCA:
         """Returns (cert_path, key_path) for a server certificate with the given DNS SANs."""
         key = os.path.join(self.dir, name + ".key")
         cert = os.path.join(self.dir, name + ".pem")
-        san = ",".join("DNS:%s" % d for d in dns_names)
+        san = ",".join(("IP:%s" if re.match(r"^[0-9.]+$|:", d) else "DNS:%s") % d for d in dns_names)
         if self_signed:
             self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                           "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=%s" % dns_names[0],

@@ -145,6 +145,61 @@ class Basics(E2E):
         for local in listening:
             self.assertEqual(local.split(":")[0], "0100007F", "tunnel port %d must bind 127.0.0.1 only" % r)
 
+    def test_forward_targets_localhost_name_and_ipv6(self):
+        # README examples use localhost:PORT; the echo listens on 127.0.0.1 only, so a client that
+        # resolves localhost to ::1 first must fall back to 127.0.0.1. Also an IPv6 literal target.
+        e4 = self.sc.echo()
+        try:
+            e6 = self.sc.add(H.TcpServer(H._echo_handler, host="::1"))
+        except OSError as e:
+            self.skipTest("no IPv6 loopback: %r" % e)
+        srv = self.sc.server()
+        r4, r6 = H.free_port(), H.free_port()
+        cl = self.sc.client(srv, ["%d=localhost:%d" % (r4, e4.port), "%d=[::1]:%d" % (r6, e6.port)])
+        self.sc.wait_tunnel(r6, procs=[srv, cl])
+        self.sc.wait_tunnel(r4, timeout=5, procs=[srv, cl])
+        self.assertTransfer(r4, 1 << 20)
+        self.assertTransfer(r6, 1 << 20)
+
+    def test_go_flag_syntax_variants(self):
+        # Go flag syntax: -name=value, --name value, --name=value
+        echo = self.sc.echo()
+        port = H.free_port()
+        argv = self.S.server_cmd(port)
+        argv[argv.index("-port"):argv.index("-port") + 2] = ["--port=%d" % port]
+        srv = self.sc.start(argv, "server-%s-" % self.S.kind)
+        srv.port = port
+        self.sc.wait_server(srv)
+        r = H.free_port()
+        argv = [self.C.path, "client", "--server", "ws://127.0.0.1:%d/" % port,
+                "-forward=%d=127.0.0.1:%d" % (r, echo.port), "--backoff-min=100ms", "-backoff-max", "500ms"]
+        cl = self.sc.start(argv, "client-%s-" % self.C.kind)
+        self.sc.wait_tunnel(r, procs=[srv, cl])
+
+    def test_separate_executables(self):
+        # vtunnel-server / vtunnel-client next to vtunnel behave like the subcommands
+        if self.S.kind != "ours" and self.C.kind != "ours":
+            self.skipTest("vtunnel-server/vtunnel-client exist only in our build")
+        echo = self.sc.echo()
+        port, r = H.free_port(), H.free_port()
+        if self.S.kind == "ours":
+            sbin = os.path.join(os.path.dirname(self.S.path), "vtunnel-server")
+            self.assertTrue(os.access(sbin, os.X_OK), "%s missing" % sbin)
+            argv = self.S.server_cmd(port)
+            argv[0:2] = [sbin]
+        else:
+            argv = self.S.server_cmd(port)
+        srv = self.sc.start(argv, "server-")
+        srv.port = port
+        self.sc.wait_server(srv)
+        argv = self.C.client_cmd("ws://127.0.0.1:%d/" % port, ["%d=127.0.0.1:%d" % (r, echo.port)])
+        if self.C.kind == "ours":
+            cbin = os.path.join(os.path.dirname(self.C.path), "vtunnel-client")
+            self.assertTrue(os.access(cbin, os.X_OK), "%s missing" % cbin)
+            argv[0:2] = [cbin]
+        cl = self.sc.start(argv, "client-")
+        self.sc.wait_tunnel(r, procs=[srv, cl])
+
     def test_multiple_ports(self):
         backends = [self.sc.add(H.tagged_echo_server("backend-%d" % i)) for i in range(3)]
         srv, cl, ports, _ = self.sc.tunnel(forwards_to=backends)
@@ -341,6 +396,37 @@ class Tls(E2E):
 
     def test_tls_wrong_hostname_refused(self):
         self._assert_refused(self.tls_backend("othername", ["other.example"]), "cert for another name")
+
+
+class Wss(E2E):
+    """wss:// to the server (TLS verified against the test CA). Our server CLI has no TLS flags,
+    so the server side is always the Go peer (-tls-cert/-tls-key); the client is the cell's."""
+
+    def setUp(self):
+        super().setUp()
+        if self.S.kind != "go":
+            self.skipTest("our server CLI serves ws:// only (TLS is a fronting proxy's job)")
+        self.ca = H.TestCA(os.path.join(self.sc.logdir, "ca"))
+        self.env = {"SSL_CERT_FILE": self.ca.ca_cert, "SSL_CERT_DIR": os.path.join(self.sc.logdir, "ca", "nodir")}
+
+    def _run(self, cert_name, self_signed):
+        cert, key = self.ca.issue(cert_name, ["127.0.0.1"], self_signed=self_signed)
+        echo = self.sc.echo()
+        port = H.free_port()
+        srv = self.sc.start(self.S.server_cmd(port, extra=["-tls-cert", cert, "-tls-key", key]), "server-go-wss-")
+        H.wait_port(port)
+        r = H.free_port()
+        cl = self.sc.client("wss://127.0.0.1:%d/" % port, ["%d=127.0.0.1:%d" % (r, echo.port)], env=self.env)
+        return srv, cl, r
+
+    def test_wss_verified(self):
+        srv, cl, r = self._run("wss", False)
+        self.sc.wait_tunnel(r, procs=[srv, cl])
+        self.assertTransfer(r, 1 << 20)
+
+    def test_wss_untrusted_server_certificate_refused(self):
+        srv, cl, r = self._run("wss-selfsigned", True)
+        self.assertNoTunnelFor(r, 3)
 
 
 # ==============================================================================================
