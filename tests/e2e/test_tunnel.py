@@ -621,6 +621,19 @@ class Reconnect(E2E):
         if self.C.promises("clean-signal-exit"):
             self.assertEqual(rc, 0, "SIGTERM while reconnecting: exit status\n" + self.dump())
 
+    def test_close_while_connecting_to_silent_server(self):
+        # The server accepts TCP but never answers the WebSocket handshake: SIGTERM must still be prompt.
+        silent = self.sc.add(H.TcpServer(lambda c, s, n: time.sleep(30)))
+        echo = self.sc.echo()
+        cl = self.sc.client("ws://127.0.0.1:%d/" % silent.port, ["%d=127.0.0.1:%d" % (H.free_port(), echo.port)])
+        H.wait_until(lambda: silent.accepted >= 1, 10, what="the client to connect")
+        time.sleep(0.5)
+        rc, took, killed = cl.stop(signal.SIGTERM, grace=5)
+        self.assertFalse(killed, "client ignored SIGTERM during a hanging handshake\n" + self.dump())
+        self.assertLess(took, 3.0, "client took %.1fs to exit during a hanging handshake" % took)
+        if self.C.promises("clean-signal-exit"):
+            self.assertEqual(rc, 0, "SIGTERM during a hanging handshake: exit status\n" + self.dump())
+
     def test_backoff_respected(self):
         bmin, bmax = 0.2, 1.0
         srv, cl, (r,), _ = self.sc.tunnel(backoff=("200ms", "1s"))
