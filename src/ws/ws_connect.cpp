@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "core/resolver.hpp"
+#include "core/timer.hpp"
 #include "ws/error.hpp"
 #include "ws/url.hpp"
 
@@ -19,6 +20,20 @@ Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions option
   co_return co_await connect(std::move(url), std::move(options), std::move(dial));
 }
 
+namespace {
+
+// The steps of connect() as one Result-returning task (so with_timeout applies); the
+// sentence for the user goes to *detail, which lives in the awaiting connect() frame.
+Task<Result<std::unique_ptr<WsStream>>> connect_steps(WsUrl target, WsConnectOptions options, Dialer dial,
+                                                      std::string* detail) {
+  HandshakeResult<WsStream> result = co_await connect_parsed(std::move(target), std::move(options), std::move(dial));
+  if (result.ok()) co_return std::move(result.stream);
+  *detail = result.message();
+  co_return result.error;
+}
+
+}  // namespace
+
 Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options, Dialer dial) {
   HandshakeResult<WsStream> result;
   Result<WsUrl> parsed = parse_ws_url(url);
@@ -27,7 +42,30 @@ Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions option
     result.detail = "not a valid ws:// or wss:// URL: " + log::escaped(url);
     co_return result;
   }
-  const WsUrl& target = *parsed;
+  if (options.timeout.count() == 0) {
+    co_return co_await connect_parsed(std::move(*parsed), std::move(options), std::move(dial));
+  }
+  const std::string where = parsed->host_header;
+  const auto timeout = options.timeout;
+  std::string detail;
+  Result<std::unique_ptr<WsStream>> connected =
+      co_await with_timeout(connect_steps(std::move(*parsed), std::move(options), std::move(dial), &detail), timeout);
+  if (connected) {
+    result.stream = std::move(*connected);
+    co_return result;
+  }
+  result.error = connected.error();
+  if (connected.error() == vtunnel::errc::timed_out) {
+    result.detail = "connecting to " + where + " (TCP, TLS, WebSocket upgrade) timed out after " +
+                    std::to_string(timeout.count()) + " ms";
+  } else {
+    result.detail = std::move(detail);
+  }
+  co_return result;
+}
+
+Task<HandshakeResult<WsStream>> connect_parsed(WsUrl target, WsConnectOptions options, Dialer dial) {
+  HandshakeResult<WsStream> result;
   Result<std::unique_ptr<Stream>> tcp = co_await dial(target.host, target.port);
   if (!tcp) {
     result.error = tcp.error();

@@ -1,8 +1,9 @@
 #pragma once
 // connect(): a WebSocket client connection from a URL: dial, TLS for wss://, upgrade.
 // By default it dials with the runtime (resolve + TcpStream::connect); the dialer is a
-// parameter so tests can use other transports. Deadlines: the TCP connect has its own
-// (options.tcp.timeout); wrap the whole call in with_timeout() for the TLS and HTTP parts.
+// parameter so tests can use other transports. One deadline (options.timeout) covers dial,
+// TLS and upgrade.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,7 +18,12 @@
 
 namespace vtunnel::ws {
 
+// Dial + TLS + upgrade must finish within this unless told otherwise.
+inline constexpr std::chrono::seconds kDefaultConnectTimeout{30};
+
 struct WsConnectOptions {
+  // Zero: no deadline of ours (the caller's with_timeout, or none: needs no Loop).
+  std::chrono::milliseconds timeout = kDefaultConnectTimeout;
   HeaderList headers;          // extra handshake headers
   ConnectOptions tcp{};        // TCP connect timeout, no-delay (used by the default dialer)
   HandshakeLimits handshake{};
@@ -32,10 +38,19 @@ using Dialer = std::function<Task<Result<std::unique_ptr<Stream>>>(std::string h
 
 Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options, Dialer dial);
 
+// connect() for an already parsed URL, without options.timeout (the caller's deadline).
+Task<HandshakeResult<WsStream>> connect_parsed(WsUrl url, WsConnectOptions options, Dialer dial);
+
 // With the runtime's dialer: resolve `host` and connect to the first address that accepts.
-Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options = {});
+Task<HandshakeResult<WsStream>> connect(std::string url, WsConnectOptions options);
+// Not a default argument: GCC 12 miscompiles `co_await f(Aggregate{...})` (and `= {}`
+// defaults) when the aggregate has non-trivial members: the temporary is bit-copied into the
+// callee's frame and freed twice. Callers inside coroutines must name such arguments.
+inline Task<HandshakeResult<WsStream>> connect(std::string url) {
+  return connect(std::move(url), WsConnectOptions{});
+}
 
 // The runtime's dialer as a Dialer-shaped function.
-Task<Result<std::unique_ptr<Stream>>> dial_tcp(std::string host, std::uint16_t port, ConnectOptions options = {});
+Task<Result<std::unique_ptr<Stream>>> dial_tcp(std::string host, std::uint16_t port, ConnectOptions options);
 
 }  // namespace vtunnel::ws

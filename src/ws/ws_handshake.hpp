@@ -31,7 +31,13 @@ struct Accepted {
 // Server side. Reads the request head, answers it, and returns the WebSocket on an upgrade;
 // otherwise the answer (health, refusal) was sent and the transport closed. Errors only for
 // transport failures (EOF, reset) before an answer.
-Task<Result<Accepted>> accept(std::unique_ptr<Stream> transport, AcceptOptions options = {});
+Task<Result<Accepted>> accept(std::unique_ptr<Stream> transport, AcceptOptions options);
+// Overloads instead of default arguments: GCC 12 miscompiles a coroutine call whose argument
+// is an aggregate temporary with non-trivial members (a default `= {}` is one) when the call
+// sits in a co_await inside another coroutine (double free / bad free). See ws_connect.hpp.
+inline Task<Result<Accepted>> accept(std::unique_ptr<Stream> transport) {
+  return accept(std::move(transport), AcceptOptions{});
+}
 
 struct ClientOptions {
   HeaderList headers;  // extra handshake headers
@@ -42,6 +48,9 @@ struct ClientOptions {
 // Client side over a connected transport (TCP for ws://, TLS for wss://): sends the upgrade
 // request for `url` and checks the answer.
 Task<HandshakeResult<WsStream>> client_handshake(std::unique_ptr<Stream> transport, WsUrl url,
-                                                 ClientOptions options = {});
+                                                 ClientOptions options);
+inline Task<HandshakeResult<WsStream>> client_handshake(std::unique_ptr<Stream> transport, WsUrl url) {
+  return client_handshake(std::move(transport), std::move(url), ClientOptions{});
+}
 
 }  // namespace vtunnel::ws

@@ -60,7 +60,8 @@ class WsStream final : public Stream {
 
   // The full close handshake: sends a close frame with `code` and `reason` (unless one was
   // sent), reads and discards until the peer's close frame or EOF, then closes the transport.
-  Task<Result<void>> close_handshake(std::uint16_t code = 1000, std::string reason = {});
+  Task<Result<void>> close_handshake(std::uint16_t code, std::string reason);
+  Task<Result<void>> close_handshake() { return close_handshake(1000, std::string()); }
 
   // The peer's close frame, once it arrived.
   const std::optional<CloseStatus>& peer_close() const noexcept { return conn_.peer_close(); }

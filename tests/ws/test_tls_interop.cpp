@@ -164,9 +164,11 @@ TEST_CASE("wss: an unreadable SSL_CERT_FILE is a clear error", "[tls]") {
 
 TEST_CASE("connect(): wss:// URL end to end, and a refused certificate names the server", "[interop][tls][connect]") {
   TrustOnly trust(pki_dir() + "/ca.pem");
+  ws::WsConnectOptions no_deadline;
+  no_deadline.timeout = {};  // no Loop here: blocking sockets
   {
     TlsPythonServer server("good");
-    auto conn = run_sync(ws::connect("wss://localhost:" + std::to_string(server.port) + "/echo", {},
+    auto conn = run_sync(ws::connect("wss://localhost:" + std::to_string(server.port) + "/echo", no_deadline,
                                      blocking_loopback_dial));
     INFO(conn.message());
     REQUIRE(conn.ok());
@@ -184,7 +186,7 @@ TEST_CASE("connect(): wss:// URL end to end, and a refused certificate names the
   {
     TlsPythonServer server("wrong");
     const std::string where = "localhost:" + std::to_string(server.port);
-    auto conn = run_sync(ws::connect("wss://" + where + "/echo", {}, blocking_loopback_dial));
+    auto conn = run_sync(ws::connect("wss://" + where + "/echo", no_deadline, blocking_loopback_dial));
     REQUIRE(conn.error == ws::errc::tls_certificate_rejected);
     INFO(conn.message());
     REQUIRE(conn.message().rfind(where + ": certificate of localhost rejected", 0) == 0);

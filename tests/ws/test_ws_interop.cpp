@@ -197,6 +197,7 @@ TEST_CASE("our client -> python server: a refused handshake reads clearly", "[in
 TEST_CASE("connect(): ws:// URL, dial, upgrade, echo", "[interop][connect]") {
   PythonServer server;
   ws::WsConnectOptions options;
+  options.timeout = {};  // no Loop here: blocking sockets
   options.headers = {{"X-Tunnel-Client", "vtunnel-test"}};
   auto conn = run_sync(ws::connect("ws://127.0.0.1:" + std::to_string(server.port) + "/echo", options,
                                    blocking_loopback_dial));
@@ -210,14 +211,16 @@ TEST_CASE("connect(): ws:// URL, dial, upgrade, echo", "[interop][connect]") {
 }
 
 TEST_CASE("connect(): bad URL and refused connection read clearly", "[connect]") {
-  auto bad = run_sync(ws::connect("http://example.com/", {}, blocking_loopback_dial));
+  ws::WsConnectOptions no_deadline;
+  no_deadline.timeout = {};  // no Loop here: blocking sockets
+  auto bad = run_sync(ws::connect("http://example.com/", no_deadline, blocking_loopback_dial));
   REQUIRE(bad.error == ws::errc::bad_url);
   REQUIRE(bad.message() == "not a valid ws:// or wss:// URL: http://example.com/");
   LoopbackListener closed_port_finder;
   const std::uint16_t port = closed_port_finder.port;
   ::close(closed_port_finder.fd);
   closed_port_finder.fd = ::socket(AF_INET, SOCK_STREAM, 0);  // keep the destructor harmless
-  auto refused = run_sync(ws::connect("ws://127.0.0.1:" + std::to_string(port) + "/", {}, blocking_loopback_dial));
+  auto refused = run_sync(ws::connect("ws://127.0.0.1:" + std::to_string(port) + "/", no_deadline, blocking_loopback_dial));
   REQUIRE(refused.error == std::errc::connection_refused);
   REQUIRE(refused.message().rfind("cannot connect to 127.0.0.1:" + std::to_string(port) + ": ", 0) == 0);
 }

@@ -160,6 +160,8 @@ class EchoServer {
       for (;;) {
         int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) return;
+        int one = 1;
+        ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         std::thread([c] {
           std::vector<char> buf(256 * 1024);
           for (;;) {

@@ -24,8 +24,9 @@ struct Sshd {
                       "\nAuthorizedKeysFile " + (dir / "authorized_keys").string() +
                       "\nPidFile " + (dir / "sshd.pid").string() +
                       "\nStrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\n"
-                      "KbdInteractiveAuthentication no\nUsePAM no\nAllowTcpForwarding yes\n"
-                      "RekeyLimit 1M\nLogLevel ERROR\n"
+                      "KbdInteractiveAuthentication no\nUsePAM no\nAllowTcpForwarding yes\n" +
+                      std::string(std::getenv("VTUNNEL_SSHD_NO_REKEY") ? "" : "RekeyLimit 1M\n") +
+                      "LogLevel ERROR\n"
                       "Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,"
                       "chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr\n";
     write_file(dir / "sshd_config", cfg);

@@ -1,0 +1,321 @@
+// vtunnel: the command line. `vtunnel server|client|keygen`, with the Go original's flags and
+// environment variables (Go flag syntax), plus a few of our own (see -h of each command).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/loop.hpp"
+#include "core/scope.hpp"
+#include "core/signals.hpp"
+#include "core/socket.hpp"
+#include "flags.hpp"
+#include "tunnel/client.hpp"
+#include "tunnel/keys.hpp"
+#include "tunnel/messages.hpp"
+#include "tunnel/server.hpp"
+#include "ws/url.hpp"
+
+#ifndef VTUNNEL_VERSION
+#define VTUNNEL_VERSION "0.0.0"
+#endif
+
+using namespace vtunnel;
+
+namespace {
+
+constexpr int kExitUsage = 2;  // as Go's flag package
+constexpr int kExitFailure = 1;
+
+void print_main_usage(std::FILE* out) {
+  std::fprintf(out,
+               "vtunnel %s: reverse tunnel over WebSocket (SSH inside)\n\n"
+               "Usage:\n"
+               "  vtunnel server [flags]   run the server (exposes the client's services on 127.0.0.1)\n"
+               "  vtunnel client [flags]   run the client (connects out, forwards to local services)\n"
+               "  vtunnel keygen           generate a key pair\n"
+               "  vtunnel version          print the version\n\n"
+               "Run 'vtunnel <command> -h' for the flags of a command.\n",
+               VTUNNEL_VERSION);
+}
+
+// Parses flags; returns -1 to continue, else the exit code.
+int parse_flags(cli::FlagSet& flags, const std::vector<std::string>& args) {
+  std::string error;
+  switch (flags.parse(args, error)) {
+    case cli::FlagSet::Outcome::ok:
+      if (!flags.rest().empty()) {
+        std::fprintf(stderr, "unexpected argument: %s\n%s", flags.rest()[0].c_str(), flags.usage().c_str());
+        return kExitUsage;
+      }
+      return -1;
+    case cli::FlagSet::Outcome::help:
+      std::fputs(flags.usage().c_str(), stdout);
+      return 0;
+    case cli::FlagSet::Outcome::error:
+      std::fprintf(stderr, "%s\n%s", error.c_str(), flags.usage().c_str());
+      return kExitUsage;
+  }
+  return kExitUsage;
+}
+
+bool apply_log_flags(const std::string& level, const std::string& format) {
+  std::string lvl = level;
+  if (lvl.empty()) {
+    if (const char* env = std::getenv("VTUNNEL_LOG")) lvl = env;
+  }
+  if (!lvl.empty()) {
+    log::Level l{};
+    if (!log::parse_level(lvl, l)) {
+      std::fprintf(stderr, "invalid log level \"%s\" (trace, debug, info, warn, error, off)\n", lvl.c_str());
+      return false;
+    }
+    log::set_level(l);
+  }
+  if (format == "json") {
+    log::set_format(log::Format::json);
+  } else if (format != "text") {
+    std::fprintf(stderr, "invalid log format \"%s\" (text, json)\n", format.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : fallback;
+}
+
+// Runs `main_task` until it finishes or SIGINT/SIGTERM arrives, then `on_signal` and waits.
+template <class Stop>
+int run_until_signal(Loop& loop, SignalSet& signals, Task<int> main_task, Stop on_signal) {
+  return sync_wait(loop, [](SignalSet& sigs, Task<int> work, Stop stop) -> Task<int> {
+    int code = 0;
+    vtunnel::Event finished;
+    bool signalled = false;
+    Scope scope;
+    scope.spawn([](Task<int> w, int& out, vtunnel::Event& fin) -> Task<void> {
+      out = co_await std::move(w);
+      fin.set();
+    }(std::move(work), code, finished));
+    scope.spawn([](SignalSet& s, bool& sig, vtunnel::Event& fin) -> Task<void> {
+      auto signo = co_await s.wait();
+      if (!signo) co_return;
+      log::info("received {}, shutting down", *signo == SIGINT ? "SIGINT" : "SIGTERM");
+      sig = true;
+      fin.set();
+    }(sigs, signalled, finished));
+    auto done = co_await finished.wait();
+    (void)done;
+    if (signalled) co_await stop();
+    scope.cancel();
+    co_await scope.join();
+    co_return signalled ? 0 : code;
+  }(signals, std::move(main_task), std::move(on_signal)));
+}
+
+int cmd_keygen(const std::vector<std::string>& args) {
+  cli::FlagSet flags("vtunnel keygen");
+  if (int rc = parse_flags(flags, args); rc >= 0) return rc;
+  PrivateKey key = generate_private_key();
+  std::printf("Private key (client): %s\n", format_private_key(key).c_str());
+  std::printf("Public key (server):  %s\n", format_public_key(key.public_key()).c_str());
+  return 0;
+}
+
+int cmd_server(const std::vector<std::string>& args) {
+  long port = 3001;
+  long proxy_port = 0;
+  std::string client_key = env_or("VTUNNEL_CLIENT_KEY", "");
+  std::string bind_address;
+  std::chrono::milliseconds keepalive{30'000};
+  std::string log_level, log_format = "text";
+  cli::FlagSet flags("vtunnel server");
+  flags.add_int("port", &port, "WebSocket listen port");
+  flags.add_int("proxy", &proxy_port, "HTTP CONNECT proxy port (0 = disabled)");
+  flags.add_string("client-key", &client_key, "Client public key (vt-pub-...). Also $VTUNNEL_CLIENT_KEY.");
+  flags.add_string("bind", &bind_address, "address for the WebSocket listener (default: all interfaces)");
+  flags.add_duration("keepalive", &keepalive, "ping the client this often; 0 disables (default 30s)");
+  flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
+  flags.add_string("log-format", &log_format, "text or json");
+  if (int rc = parse_flags(flags, args); rc >= 0) return rc;
+  if (!apply_log_flags(log_level, log_format)) return kExitUsage;
+  if (port < 1 || port > 65535) {
+    std::fprintf(stderr, "invalid -port %ld: must be 1-65535\n", port);
+    return kExitUsage;
+  }
+  if (proxy_port < 0 || proxy_port > 65535) {
+    std::fprintf(stderr, "invalid -proxy %ld: must be 0 (off) or 1-65535\n", proxy_port);
+    return kExitUsage;
+  }
+  ServerOptions options;
+  if (!client_key.empty()) {
+    auto key = parse_public_key(client_key);
+    if (!key) {
+      std::fprintf(stderr, "invalid -client-key: %s\n", key.error().message().c_str());
+      return kExitUsage;
+    }
+    options.client_key = *key;
+  }
+  options.keepalive = keepalive;
+  SocketAddress address;
+  if (bind_address.empty()) {
+    auto any6 = SocketAddress::parse("::", std::uint16_t(port));
+    address = *any6;
+  } else {
+    auto a = SocketAddress::parse(bind_address, std::uint16_t(port));
+    if (!a) {
+      std::fprintf(stderr, "invalid -bind %s: expected an IP address\n", bind_address.c_str());
+      return kExitUsage;
+    }
+    address = *a;
+  }
+  if (proxy_port != 0) {
+    std::fprintf(stderr, "-proxy: the HTTP proxy is not available in this build yet\n");
+    return kExitUsage;
+  }
+
+  SignalSet signals({SIGINT, SIGTERM});
+  Loop loop;
+  Server server(std::move(options));
+  auto bound = server.listen(address);
+  if (!bound && bind_address.empty()) {
+    address = SocketAddress::parse("0.0.0.0", std::uint16_t(port)).value();  // no IPv6 here
+    bound = server.listen(address);
+  }
+  if (!bound) {
+    std::fprintf(stderr, "vtunnel server: listen tcp %s: %s\n", address.to_string().c_str(),
+                 bound.error().message().c_str());
+    return kExitFailure;
+  }
+  log::info("vtunnel server {} listening on {} (WebSocket; GET /health)", VTUNNEL_VERSION, bound->to_string());
+  return run_until_signal(loop, signals,
+                          [](Server& s) -> Task<int> {
+                            co_await s.run();
+                            co_return 0;
+                          }(server),
+                          [&server]() -> Task<void> {
+                            server.close();
+                            co_return;
+                          });
+}
+
+int cmd_client(const std::vector<std::string>& args) {
+  std::string server_url;
+  std::string key_text = env_or("VTUNNEL_KEY", "");
+  std::vector<std::string> forward_specs;
+  std::vector<std::string> header_specs;
+  std::chrono::milliseconds keepalive{0};
+  std::chrono::milliseconds backoff_min{1000}, backoff_max{5000};
+  std::string log_level, log_format = "text";
+  cli::FlagSet flags("vtunnel client");
+  flags.add_string("server", &server_url, "WebSocket server URL, ws://host:port/ or wss://... (required)");
+  flags.add_string("key", &key_text, "Private key (vt-priv-...). Also $VTUNNEL_KEY.");
+  flags.add_list("forward", &forward_specs, "Port forward remotePort=localAddr (repeatable, at least 1 required)");
+  flags.add_list("header", &header_specs, "extra WebSocket handshake header \"Name: value\" (repeatable)");
+  flags.add_duration("keepalive", &keepalive, "keepalive ping interval; 0 = default 30s, negative disables");
+  flags.add_duration("backoff-min", &backoff_min, "first reconnect delay (default 1s)");
+  flags.add_duration("backoff-max", &backoff_max, "longest reconnect delay (default 5s)");
+  flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
+  flags.add_string("log-format", &log_format, "text or json");
+  if (int rc = parse_flags(flags, args); rc >= 0) return rc;
+  if (!apply_log_flags(log_level, log_format)) return kExitUsage;
+  if (server_url.empty()) {
+    std::fprintf(stderr, "missing -server (e.g. -server ws://tunnel.example.com:3001/)\n");
+    return kExitUsage;
+  }
+  if (auto url = ws::parse_ws_url(server_url); !url) {
+    std::fprintf(stderr, "invalid -server %s: %s\n", server_url.c_str(), url.error().message().c_str());
+    return kExitUsage;
+  }
+  if (forward_specs.empty()) {
+    std::fprintf(stderr, "missing -forward (at least one, e.g. -forward 9000=localhost:3000)\n");
+    return kExitUsage;
+  }
+  ClientOptions options;
+  if (!key_text.empty()) {
+    auto key = parse_private_key(key_text);
+    if (!key) {
+      std::fprintf(stderr, "invalid -key: %s\n", key.error().message().c_str());
+      return kExitUsage;
+    }
+    options.key = *key;
+  }
+  for (const auto& h : header_specs) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      std::fprintf(stderr, "invalid -header \"%s\": expected \"Name: value\"\n", h.c_str());
+      return kExitUsage;
+    }
+    std::string value = h.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(value.begin());
+    options.headers.emplace_back(h.substr(0, colon), value);
+  }
+  options.keepalive = keepalive;
+  options.backoff_min = backoff_min;
+  options.backoff_max = backoff_max;
+  std::vector<Forward> forwards;
+  for (const auto& spec : forward_specs) {
+    auto f = parse_forward(spec);
+    if (!f) {
+      std::fprintf(stderr, "invalid -forward \"%s\": %s\n", spec.c_str(), f.error().message().c_str());
+      return kExitUsage;
+    }
+    forwards.push_back(*f);
+  }
+
+  SignalSet signals({SIGINT, SIGTERM});
+  Loop loop;
+  Client client(server_url, std::move(options));
+  for (auto& f : forwards) client.add_forward(f);
+  return run_until_signal(loop, signals,
+                          [](Client& c) -> Task<int> {
+                            auto first = co_await c.connect();
+                            (void)first;  // failures are logged; the client keeps retrying
+                            co_await c.wait_closed();
+                            co_return kExitFailure;  // only an unusable URL ends the loop by itself
+                          }(client),
+                          [&client]() -> Task<void> { co_await client.close(); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so every thread inherits the mask and signalfd sees them.
+  SignalSet::block({SIGINT, SIGTERM});
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // vtunnel-server and vtunnel-client are this program fixed to one command.
+  std::string self = argv[0];
+  self = self.substr(self.find_last_of('/') + 1);
+  if (self == "vtunnel-server") args.insert(args.begin(), "server");
+  if (self == "vtunnel-client") args.insert(args.begin(), "client");
+  if (args.empty()) {
+    print_main_usage(stderr);
+    return kExitUsage;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "server") return cmd_server(args);
+    if (command == "client") return cmd_client(args);
+    if (command == "keygen") return cmd_keygen(args);
+    if (command == "version" || command == "-version" || command == "--version") {
+      std::printf("vtunnel %s\n", VTUNNEL_VERSION);
+      return 0;
+    }
+    if (command == "-h" || command == "-help" || command == "--help" || command == "help") {
+      print_main_usage(stdout);
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vtunnel: %s\n", e.what());
+    return kExitFailure;
+  }
+  std::fprintf(stderr, "unknown command \"%s\"\n\n", command.c_str());
+  print_main_usage(stderr);
+  return kExitUsage;
+}

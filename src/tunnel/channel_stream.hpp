@@ -1,0 +1,29 @@
+#pragma once
+// An SSH channel as a vtunnel::Stream, so relay() can copy between it and a TCP socket.
+// `owner` keeps whatever owns the SSH session alive while the channel is in use.
+#include <memory>
+
+#include "core/stream.hpp"
+#include "ssh/session.hpp"
+
+namespace vtunnel {
+
+class ChannelStream final : public Stream {
+ public:
+  ChannelStream(ssh::Channel channel, std::shared_ptr<void> owner)
+      : channel_(std::move(channel)), owner_(std::move(owner)) {}
+  ~ChannelStream() override { close(); }
+
+  Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return channel_.read(buf); }
+  using Stream::write_all;
+  Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
+  Task<Result<void>> shutdown_write() override;
+  void close() noexcept override;
+
+ private:
+  ssh::Channel channel_;
+  std::shared_ptr<void> owner_;
+  bool closed_ = false;
+};
+
+}  // namespace vtunnel

@@ -1,0 +1,357 @@
+#include "tunnel/client.hpp"
+
+#include <botan/auto_rng.h>
+
+#include <random>
+
+#include "core/log.hpp"
+#include "core/relay.hpp"
+#include "core/resolver.hpp"
+#include "core/timer.hpp"
+#include "ssh/host_key.hpp"
+#include "ssh/session.hpp"
+#include "tunnel/channel_stream.hpp"
+#include "tunnel/host_rewriter.hpp"
+#include "ws/tls_client_stream.hpp"
+#include "ws/url.hpp"
+#include "ws/ws_connect.hpp"
+
+namespace vtunnel {
+
+struct Client::Session {
+  std::uint64_t number = 0;
+  std::unique_ptr<Stream> ws;  // declared first: destroyed after ssh
+  std::unique_ptr<ssh::Session> ssh;
+  vtunnel::Event ended;
+};
+
+namespace {
+constexpr Duration kDefaultKeepalive = std::chrono::seconds(30);
+
+std::string seconds_text(Duration d) {
+  return fmt::format("{:.1f}s", std::chrono::duration<double>(d).count());
+}
+
+// Rewrites the Host header of what is written to a tls:// target.
+class HostRewritingStream final : public Stream {
+ public:
+  HostRewritingStream(Stream& inner, std::string host) : inner_(inner), rewriter_(std::move(host)) {}
+  Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return inner_.read_some(buf); }
+  using Stream::write_all;
+  Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override {
+    out_.clear();
+    for (ByteSpan b : bufs) rewriter_.feed(b, out_);
+    if (out_.empty()) co_return Result<void>{};
+    co_return co_await inner_.write_all(ByteSpan(out_.data(), out_.size()));
+  }
+  Task<Result<void>> shutdown_write() override {
+    out_.clear();
+    rewriter_.finish(out_);
+    if (!out_.empty()) {
+      auto w = co_await inner_.write_all(ByteSpan(out_.data(), out_.size()));
+      if (!w) co_return w;
+    }
+    co_return co_await inner_.shutdown_write();
+  }
+  void close() noexcept override { inner_.close(); }
+
+ private:
+  Stream& inner_;
+  HostRewriter rewriter_;
+  Bytes out_;
+};
+}  // namespace
+
+Client::Client(std::string url, ClientOptions options) : url_(std::move(url)), options_(std::move(options)) {
+  if (options_.keepalive == Duration::zero()) options_.keepalive = kDefaultKeepalive;
+  if (options_.backoff_min <= Duration::zero()) options_.backoff_min = std::chrono::milliseconds(100);
+  if (options_.backoff_max < options_.backoff_min) options_.backoff_max = options_.backoff_min;
+  if (!options_.key) {
+    log::warn("no client key configured: the server's identity is NOT verified and the server must run "
+              "keyless (set -key or VTUNNEL_KEY)");
+  }
+}
+
+Client::~Client() = default;
+
+void Client::add_forward(Forward forward) {
+  for (auto& f : forwards_) {
+    if (f.remote_port == forward.remote_port) {
+      f = std::move(forward);
+      return;
+    }
+  }
+  forwards_.push_back(std::move(forward));
+}
+
+const Forward* Client::find_forward(std::uint16_t port) const {
+  for (const auto& f : forwards_) {
+    if (f.remote_port == port) return &f;
+  }
+  return nullptr;
+}
+
+Task<Result<void>> Client::listen(std::uint16_t remote_port, std::string local_addr) {
+  auto f = parse_forward(fmt::format("{}={}", remote_port, local_addr));
+  if (!f) co_return f.error();
+  add_forward(*f);
+  if (!session_) co_return Result<void>{};
+  // (Payloads are built before the co_await: GCC 12 destroys braced temporaries inside a
+  // co_await expression twice.)
+  ListenRequest request{f->remote_port, f->local_addr};
+  Bytes payload = to_bytes(encode_listen_request(request));
+  auto reply = co_await session_->ssh->global_request("listen", std::move(payload), true);
+  if (!reply) co_return reply.error();
+  if (!reply->success) {
+    log::error("server refused forward {}: {}", f->remote_port, log::escaped(as_string(reply->data)));
+    co_return std::make_error_code(std::errc::address_in_use);
+  }
+  co_return Result<void>{};
+}
+
+Task<Result<void>> Client::connect() {
+  if (!started_) {
+    started_ = true;
+    tasks_.spawn(run());
+  }
+  auto waited = co_await first_attempt_.wait();
+  if (!waited) co_return waited.error();
+  if (first_error_) co_return first_error_;
+  co_return Result<void>{};
+}
+
+Task<void> Client::close() {
+  closing_ = true;
+  tasks_.cancel();
+  co_await tasks_.join();
+  session_.reset();
+  stopped_.set();
+}
+
+Task<void> Client::wait_closed() {
+  auto r = co_await stopped_.wait();
+  (void)r;
+}
+
+Duration Client::next_backoff(Duration& current) {
+  // Jitter spreads reconnecting clients (thundering herd) without ever going below the
+  // nominal delay or above backoff_max.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  Duration base = current;
+  current = std::min(current * 2, options_.backoff_max);
+  auto jitter_range = std::chrono::duration_cast<std::chrono::milliseconds>(base / 4).count();
+  Duration jitter = std::chrono::milliseconds(jitter_range > 0 ? std::uniform_int_distribution<long>(0, jitter_range)(rng) : 0);
+  return std::min(base + jitter, options_.backoff_max);
+}
+
+Task<void> Client::run() {
+  auto parsed = ws::parse_ws_url(url_);
+  if (!parsed) {
+    log::error("invalid server URL {}: {}", log::escaped(url_), parsed.error().message());
+    first_error_ = parsed.error();
+    first_attempt_.set();
+    stopped_.set();
+    co_return;
+  }
+  Duration backoff = options_.backoff_min;
+  for (;;) {
+    if (closing_) co_return;
+    auto established = co_await establish();
+    if (!established) {
+      if (established.error() == errc::cancelled) co_return;
+      if (!first_attempt_.is_set()) {
+        first_error_ = established.error();
+        first_attempt_.set();
+      }
+      Duration delay = next_backoff(backoff);
+      log::warn("cannot connect to {}: {}; retrying in {}", url_, established.error().message(), seconds_text(delay));
+      auto slept = co_await sleep_for(delay);
+      if (!slept) co_return;
+      continue;
+    }
+    auto session = std::move(*established);
+    session->number = ++sessions_established_;
+    session_ = session;
+    first_error_ = {};
+    first_attempt_.set();
+    auto started = Clock::now();
+    co_await serve_session(session);
+    session_.reset();
+    if (closing_) co_return;
+    // A session that lived a while earns a fresh backoff.
+    if (Clock::now() - started > std::chrono::seconds(10)) backoff = options_.backoff_min;
+    Duration delay = next_backoff(backoff);
+    log::warn("disconnected from {}; reconnecting in {}", url_, seconds_text(delay));
+    auto slept = co_await sleep_for(delay);
+    if (!slept) co_return;
+  }
+}
+
+Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
+  ws::WsConnectOptions wopts;
+  wopts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.connect_timeout);
+  wopts.headers = options_.headers;
+  auto ws = co_await ws::connect(url_, wopts);
+  if (!ws.ok()) {
+    if (ws.error == errc::cancelled) co_return errc::cancelled;
+    log::debug("WebSocket connect: {}", ws.message());
+    co_return ws.error ? ws.error : std::make_error_code(std::errc::connection_aborted);
+  }
+  ssh::Config config;
+  config.role = ssh::Role::client;
+  config.user = "vtunnel";
+  if (options_.key) {
+    auto signing = ssh::SigningKey::ed25519_from_seed(ByteSpan(options_.key->seed().data(), 32));
+    config.client_key = std::make_shared<const ssh::SigningKey>(std::move(signing.value()));
+    PublicKey host = derive_host_key(options_.key->public_key()).public_key();
+    config.verify_host_key = ssh::accept_only_host_key(ssh_ed25519_blob(host));
+  } else {
+    config.verify_host_key = ssh::accept_any_host_key();
+  }
+  auto session = std::make_shared<Session>();
+  session->ws = std::move(ws.stream);
+  auto handshake = co_await with_timeout(ssh::Session::client_handshake(*session->ws, config), options_.connect_timeout);
+  if (!handshake) {
+    session->ws->close();
+    co_return handshake.error();
+  }
+  session->ssh = std::move(*handshake);
+  log::info("connected to {}", url_);
+  co_return session;
+}
+
+Task<void> Client::serve_session(std::shared_ptr<Session> session) {
+  session->ssh->set_global_request_handler([](std::string_view name, ByteSpan) {
+    ssh::GlobalReplyData reply;
+    if (name == "ping") {
+      reply.success = true;
+      reply.data = to_bytes("pong");
+    }
+    return reply;
+  });
+  Scope tasks;
+  tasks.spawn([](std::shared_ptr<Session> s) -> Task<void> {
+    auto why = co_await s->ssh->wait_closed();
+    if (why && why != errc::cancelled) log::warn("session ended: {}", why.message());
+    s->ended.set();
+  }(session));
+  for (const auto& f : forwards_) tasks.spawn(send_listen(session, f));
+  tasks.spawn(accept_channels(session));
+  if (options_.keepalive > Duration::zero()) tasks.spawn(keepalive(session));
+  auto ended = co_await session->ended.wait();
+  (void)ended;
+  tasks.cancel();
+  co_await tasks.join();
+  co_await session->ssh->close();
+}
+
+Task<void> Client::send_listen(std::shared_ptr<Session> session, Forward forward) {
+  Duration backoff = options_.backoff_min;
+  ListenRequest request{forward.remote_port, forward.local_addr};
+  for (;;) {
+    Bytes payload = to_bytes(encode_listen_request(request));
+    auto reply = co_await session->ssh->global_request("listen", std::move(payload), true);
+    if (!reply) co_return;  // the session ended (or we are closing)
+    if (reply->success) {
+      log::info("forwarding server 127.0.0.1:{} -> {}", forward.remote_port, log::escaped(forward.local_addr));
+      co_return;
+    }
+    Duration delay = next_backoff(backoff);
+    log::error("server refused forward {} -> {}: {}; retrying in {}", forward.remote_port,
+               log::escaped(forward.local_addr), log::escaped(as_string(reply->data)), seconds_text(delay));
+    auto slept = co_await sleep_for(delay);
+    if (!slept) co_return;
+  }
+}
+
+Task<void> Client::keepalive(std::shared_ptr<Session> session) {
+  for (;;) {
+    auto slept = co_await sleep_for(options_.keepalive);
+    if (!slept) co_return;
+    auto reply = co_await with_timeout(session->ssh->global_request("ping", {}, true), options_.keepalive_timeout);
+    if (!reply) {
+      if (reply.error() == errc::cancelled) co_return;
+      log::warn("server did not answer keepalive ping within {} ({}); reconnecting",
+                seconds_text(options_.keepalive_timeout), reply.error().message());
+      session->ended.set();
+      co_return;
+    }
+  }
+}
+
+Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
+  Scope tunnels;
+  for (;;) {
+    auto incoming = co_await session->ssh->next_channel();
+    if (!incoming) break;
+    if (incoming->type != "tunnel") {
+      (void)session->ssh->reject(*incoming, ssh::OpenFailure::unknown_channel_type, "unknown channel type");
+      continue;
+    }
+    auto data = decode_tunnel_channel_data(incoming->extra);
+    if (!data) {
+      (void)session->ssh->reject(*incoming, ssh::OpenFailure::connect_failed,
+                                 fmt::format("invalid tunnel request: {}", data.error().message()));
+      continue;
+    }
+    const Forward* f = find_forward(data->port);
+    if (!f) {
+      log::warn("server opened a tunnel for port {}, which is not forwarded", data->port);
+      (void)session->ssh->reject(*incoming, ssh::OpenFailure::connect_failed, "no forward for port");
+      continue;
+    }
+    tunnels.spawn(carry(session, std::move(*incoming), *f));
+  }
+  tunnels.cancel();
+  co_await tunnels.join();
+}
+
+Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel incoming, Forward forward) {
+  // Dial before confirming the channel: if the target is down the user's connection is closed
+  // at once, not accepted and then dropped.
+  ConnectOptions copts;
+  copts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.dial_timeout);
+  auto tcp = co_await connect_host(forward.host, forward.port, copts);
+  if (!tcp) {
+    log::warn("port {}: cannot reach {}: {}", forward.remote_port, log::escaped(forward.local_addr), tcp.error().message());
+    (void)session->ssh->reject(incoming, ssh::OpenFailure::connect_failed,
+                               fmt::format("dial {}: {}", forward.local_addr, tcp.error().message()));
+    co_return;
+  }
+  std::unique_ptr<Stream> target = std::make_unique<TcpStream>(std::move(*tcp));
+  if (forward.tls) {
+    ws::TlsClientOptions topts;
+    topts.server_name = forward.host;
+    topts.port = forward.port;
+    auto tls = co_await with_timeout(
+        [](std::unique_ptr<Stream> t, ws::TlsClientOptions o) -> Task<Result<std::unique_ptr<Stream>>> {
+          auto h = co_await ws::TlsClientStream::handshake(std::move(t), std::move(o));
+          if (!h.ok()) {
+            log::warn("TLS to {}:{}: {}", o.server_name, o.port, h.message());
+            co_return h.error ? h.error : std::make_error_code(std::errc::protocol_error);
+          }
+          co_return std::unique_ptr<Stream>(std::move(h.stream));
+        }(std::move(target), topts),
+        options_.dial_timeout);
+    if (!tls) {
+      (void)session->ssh->reject(incoming, ssh::OpenFailure::connect_failed,
+                                 fmt::format("tls {}: {}", forward.local_addr, tls.error().message()));
+      co_return;
+    }
+    target = std::move(*tls);
+  }
+  auto channel = session->ssh->accept(incoming);
+  if (!channel) co_return;
+  ChannelStream tunnel(std::move(*channel), session);
+  RelayStats stats;
+  if (forward.tls) {
+    HostRewritingStream rewriting(*target, forward.host);
+    stats = co_await relay(tunnel, rewriting);
+  } else {
+    stats = co_await relay(tunnel, *target);
+  }
+  log::debug("port {}: connection to {} done ({} bytes out, {} in)", forward.remote_port,
+             log::escaped(forward.local_addr), stats.a_to_b, stats.b_to_a);
+}
+
+}  // namespace vtunnel

@@ -1,0 +1,93 @@
+#pragma once
+// vtunnel::Client: connects to a vtunnel server (SSH over WebSocket), asks it to listen on the
+// forwarded ports, and carries every `tunnel` channel the server opens to the local target.
+// Reconnect is always on: exponential backoff (with jitter) from backoff_min to backoff_max,
+// every listen replayed after each reconnect. Keepalive pings detect a dead server (no answer
+// within keepalive_timeout) and reconnect.
+//
+//   Client client("ws://server:3001/", options);
+//   client.add_forward(*parse_forward("9000=localhost:3000"));
+//   auto first = co_await client.connect();   // first session (the client keeps retrying anyway)
+//   ...
+//   co_await client.close();
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/loop.hpp"
+#include "core/result.hpp"
+#include "core/scope.hpp"
+#include "core/sync.hpp"
+#include "tunnel/keys.hpp"
+#include "tunnel/messages.hpp"
+
+namespace vtunnel {
+
+namespace ssh {
+struct IncomingChannel;
+}
+
+struct ClientOptions {
+  std::optional<PrivateKey> key;  // none: keyless ("none" auth, any host key; loud warning)
+  // Ping interval: 0 means the default (30 s), negative disables (as the Go original).
+  Duration keepalive = Duration::zero();
+  Duration keepalive_timeout = std::chrono::seconds(15);
+  std::vector<std::pair<std::string, std::string>> headers;  // extra WebSocket handshake headers
+  Duration backoff_min = std::chrono::seconds(1);
+  Duration backoff_max = std::chrono::seconds(5);
+  Duration connect_timeout = std::chrono::seconds(20);  // dial + TLS + WebSocket + SSH
+  Duration dial_timeout = std::chrono::seconds(10);     // each forward target
+};
+
+class Client {
+ public:
+  Client(std::string url, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Registers a forward (replayed on every reconnect). If a session is up, the listen request
+  // is sent now and the server's answer returned; a refusal is retried with backoff.
+  Task<Result<void>> listen(std::uint16_t remote_port, std::string local_addr);
+  void add_forward(Forward forward);
+
+  // Starts the connection loop and waits for the first attempt: ok once a session is up, else
+  // that attempt's error (the loop keeps retrying in the background until close()).
+  Task<Result<void>> connect();
+  // Ends the session and the loop, closes every tunnel connection, and waits for all of it.
+  Task<void> close();
+  // Resolves when close() has finished or the loop ended for good (invalid URL).
+  Task<void> wait_closed();
+
+  bool connected() const noexcept { return session_ != nullptr; }
+  std::size_t sessions_established() const noexcept { return sessions_established_; }
+
+ private:
+  struct Session;
+  Task<void> run();
+  Task<Result<std::shared_ptr<Session>>> establish();
+  Task<void> serve_session(std::shared_ptr<Session> session);
+  Task<void> send_listen(std::shared_ptr<Session> session, Forward forward);
+  Task<void> keepalive(std::shared_ptr<Session> session);
+  Task<void> accept_channels(std::shared_ptr<Session> session);
+  Task<void> carry(std::shared_ptr<Session> session, ssh::IncomingChannel incoming, Forward forward);
+  Duration next_backoff(Duration& current);
+  const Forward* find_forward(std::uint16_t port) const;
+
+  std::string url_;
+  ClientOptions options_;
+  std::vector<Forward> forwards_;
+  Scope tasks_;
+  bool started_ = false;
+  bool closing_ = false;
+  vtunnel::Event first_attempt_;
+  std::error_code first_error_;
+  vtunnel::Event stopped_;
+  std::shared_ptr<Session> session_;
+  std::size_t sessions_established_ = 0;
+};
+
+}  // namespace vtunnel

@@ -1,0 +1,104 @@
+#pragma once
+// vtunnel::Server: accepts client sessions (SSH over WebSocket), opens the TCP listeners they
+// ask for on 127.0.0.1, and carries every connection accepted there to the active client as a
+// `tunnel` channel (PROTOCOL.md).
+//
+//   Server server(options);
+//   auto bound = server.listen(SocketAddress::parse("0.0.0.0", 3001).value());  // HTTP + WS
+//   co_await server.run();            // until close()
+//
+// Embedding: hand an upgraded WebSocket (any Stream) to handle_conn(). Listeners persist
+// across client sessions; a connection that arrives while no client is attached (or before
+// the new client has asked for that port again) waits up to pending_wait, then is closed.
+// One active session at a time: the newest authenticated one.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "core/loop.hpp"
+#include "core/scope.hpp"
+#include "core/socket.hpp"
+#include "core/stream.hpp"
+#include "core/sync.hpp"
+#include "tunnel/keys.hpp"
+
+namespace vtunnel {
+
+namespace ssh {
+class SigningKey;
+}
+
+struct ServerOptions {
+  std::optional<PublicKey> client_key;  // none: keyless mode (any client, loud warning)
+  Duration keepalive = std::chrono::seconds(30);  // <= 0: no pings
+  // A session whose ping is not answered within this is considered dead and closed.
+  Duration keepalive_timeout = std::chrono::seconds(15);
+  Duration pending_wait = std::chrono::seconds(35);
+  Duration handshake_timeout = std::chrono::seconds(20);  // WebSocket head + SSH handshake
+  std::size_t max_listeners = 1024;             // per server (a session cannot open more)
+  std::size_t max_pending_per_listener = 4096;  // connections waiting for a client, per port
+  std::size_t max_handshaking = 256;            // concurrent unauthenticated connections
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the HTTP + WebSocket listener (GET /health -> 200 ok, any other path upgrades).
+  Result<SocketAddress> listen(SocketAddress address);
+  // Serves until close(): the HTTP listener (if any), tunnel listeners, sessions.
+  Task<void> run();
+  // Stops accepting, ends every session and connection; run() then returns.
+  void close() noexcept;
+
+  // Runs one client session over an upgraded WebSocket; returns when the session ends.
+  Task<void> handle_conn(std::unique_ptr<Stream> websocket);
+
+  // Proxy routing table (PROTOCOL.md): `listen` with a non-local local_addr adds
+  // local_addr -> 127.0.0.1:port automatically.
+  void set_domain_mapping(std::string domain, std::string target);
+  void remove_domain_mapping(const std::string& domain);
+  std::optional<std::string> lookup_domain(const std::string& domain) const;
+  const std::map<std::string, std::string>& domain_table() const noexcept { return domains_; }
+
+  // For tests and metrics.
+  std::size_t session_count() const noexcept { return sessions_; }
+  bool has_active_session() const noexcept { return active_ != nullptr; }
+  std::set<std::uint16_t> listener_ports() const;
+
+ private:
+  struct Session;
+  struct PortListener;
+  Task<void> serve_http(TcpListener listener);
+  Task<void> handle_http(TcpStream conn);
+  Task<void> accept_tunnel_connections(std::uint16_t port);
+  Task<void> carry_connection(std::uint16_t port, TcpStream conn);
+  Task<void> keepalive(std::shared_ptr<Session> session);
+  Task<void> refuse_client_channels(std::shared_ptr<Session> session);
+  std::string handle_listen(const std::shared_ptr<Session>& session, ByteSpan payload, bool& ok);
+  void notify_sessions_changed() noexcept { sessions_changed_.wake_all(); }
+
+  ServerOptions options_;
+  std::shared_ptr<const ssh::SigningKey> host_key_;
+  std::optional<Bytes> authorized_blob_;
+  std::optional<TcpListener> http_listener_;
+  Scope tasks_;                       // HTTP accept loop, sessions, tunnel listeners, connections
+  vtunnel::Event closed_;
+  bool closing_ = false;
+  std::map<std::uint16_t, std::unique_ptr<PortListener>> listeners_;
+  std::shared_ptr<Session> active_;
+  WaitQueue sessions_changed_;        // a session became active or registered a port
+  std::size_t sessions_ = 0;
+  std::size_t handshaking_ = 0;
+  std::uint64_t next_session_id_ = 1;
+  std::map<std::string, std::string> domains_;
+};
+
+}  // namespace vtunnel
