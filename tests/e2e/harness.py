@@ -98,6 +98,19 @@ def wait_port(port, timeout=10, host=LOOP):
     return wait_until(lambda: port_accepts(port, host), timeout, what="%s:%d to accept" % (host, port))
 
 
+def port_bindable(port, host=LOOP):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+        s.listen(1)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def port_refuses(port, host=LOOP):
     s = socket.socket()
     s.settimeout(1)
@@ -645,9 +658,11 @@ def banner_then_read_server(banner, port=0):
 
 
 def accept_and_close_server(port):
-    """Accepts and closes at once; accept_times count connection attempts (backoff test)."""
+    """Accepts and closes at once; accept_times count connection attempts (backoff test).
+    Retries the bind for up to 3 s (the port may have just been freed by a killed process)."""
     def h(c, srv, n):
         pass
+    wait_until(lambda: port_bindable(port), 3, interval=0.01, what="port %d to be free" % port)
     return TcpServer(h, port)
 
 
@@ -870,6 +885,10 @@ class Scenario:
 
     def server(self, port=None, client_key=None, keepalive=None, impl=None, extra=(), env=None, wait=True):
         impl = impl or self.server_impl
+        if port:
+            # restarting on a known port: after SIGKILL the kernel may hold a listening socket a few
+            # ms longer (io_uring tears down asynchronously); start once the port can be bound
+            wait_until(lambda: port_bindable(port), 3, interval=0.01, what="port %d to be free" % port)
         port = port or free_port()
         p = self.start(impl.server_cmd(port, client_key=client_key, keepalive=keepalive, extra=extra),
                        "server-%s-" % impl.kind, env=env)
@@ -916,6 +935,8 @@ class Scenario:
         fwd.append("%d=127.0.0.1:%d" % (srv.ready_port, ready_be.port))
         cl = self.client(srv, fwd, key=priv, keepalive=keepalive, backoff=backoff)
         self.wait_tunnel(srv.ready_port, procs=[srv, cl])
+        for r in ports:  # a client may send its listens concurrently: wait for each listener
+            wait_until(lambda: port_accepts(r), 10, what="tunnel listener 127.0.0.1:%d" % r)
         return srv, cl, ports, backends
 
     def wait_tunnel(self, port, timeout=15, procs=()):
