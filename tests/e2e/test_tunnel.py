@@ -429,6 +429,52 @@ class Wss(E2E):
         self.assertNoTunnelFor(r, 3)
 
 
+class Protocol(E2E):
+    """PROTOCOL.md details checked with the Go peer as the instrument (its stdout events are its
+    documented interface): replies of the cell's server, channel policy of the cell's client."""
+
+    def setUp(self):
+        super().setUp()
+        if not self.GO.available():
+            self.skipTest("Go peer not available")
+
+    def test_server_global_requests_and_channel_policy(self):
+        srv = self.sc.server()
+        fwd = ["%d=127.0.0.1:9" % H.free_port()]
+        rc, out, err = H.run_cmd(self.GO.client_cmd(srv.url, fwd, backoff=None, extra=[
+            "-ping", "2", "-request", "x-unknown-request", "-request", 'listen={"port":0}',
+            "-request", "listen=not json", "-open", "session"]), timeout=20)
+        self.assertEqual(out.count('PING ok=true data="pong"'), 2, out + err)
+        self.assertIn("REQUEST name=x-unknown-request ok=false", out, "unknown global request must fail")
+        m = [ln for ln in out.splitlines() if ln.startswith("REQUEST name=listen ok=")]
+        self.assertEqual(len(m), 2, out)
+        for ln in m:
+            self.assertIn("ok=false", ln, "invalid listen must fail: " + ln)
+            self.assertNotIn('data=""', ln, "listen failure must carry the error text: " + ln)
+        self.assertIn("OPEN_FAILED type=session reason=1", out, "client-opened channels: reason 1\n" + out + err)
+        self.assertTrue(srv.alive())
+
+    def test_client_channel_policy(self):
+        if self.S.kind != "go":
+            self.skipTest("needs the Go peer as server (-probe-channels)")
+        echo = self.sc.echo()
+        port = H.free_port()
+        srv = self.sc.start(self.S.server_cmd(port, extra=["-probe-channels"]), "server-go-probe-")
+        srv.port = port
+        self.sc.wait_server(srv)
+        r = H.free_port()
+        cl = self.sc.client("ws://127.0.0.1:%d/" % port, ["%d=127.0.0.1:%d" % (r, echo.port)])
+        self.sc.wait_tunnel(r, procs=[srv, cl])
+        H.wait_until(lambda: "PROBE done" in srv.output(), 10, what="the probes")
+        out = srv.output()
+        self.assertRegex(out, r"PROBE unknown-type reason=3 ", "unknown channel type: reason 3")
+        self.assertRegex(out, r"PROBE bad-json reason=2 ", "tunnel with bad JSON: reason 2")
+        self.assertRegex(out, r'PROBE unknown-port reason=2 message="no forward for port"',
+                         "tunnel for an unknown port: reason 2 \"no forward for port\"")
+        self.assertTrue(cl.alive())
+        self.assertTunnel(r)
+
+
 # ==============================================================================================
 class Auth(E2E):
 
