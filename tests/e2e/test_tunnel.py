@@ -475,6 +475,42 @@ class Protocol(E2E):
         self.assertTunnel(r)
 
 
+class Algorithms(E2E):
+    """Interop across the Go side's ciphers and key exchanges, with re-keys it starts in the middle
+    of a transfer (-rekey on the Go peer). Needs at least one Go side."""
+
+    def _go_extra(self, side, algs):
+        impl = self.S if side == "server" else self.C
+        return list(algs) if impl.kind == "go" else []
+
+    def _run(self, algs, size=4 << 20, keyed=False):
+        if self.S.kind != "go" and self.C.kind != "go":
+            self.skipTest("algorithm selection is done on the Go side; both sides are ours")
+        priv, pub = self.keys() if keyed else (None, None)
+        echo = self.sc.echo()
+        srv = self.sc.server(client_key=pub, extra=self._go_extra("server", algs))
+        r = H.free_port()
+        cl = self.sc.client(srv, ["%d=127.0.0.1:%d" % (r, echo.port)], key=priv,
+                            extra=self._go_extra("client", algs))
+        self.sc.wait_tunnel(r, procs=[srv, cl])
+        self.assertTransfer(r, size)
+        self.assertTrue(srv.alive() and cl.alive())
+        if self.C.kind == "go":  # the Go client prints HOSTKEY_SEEN at every key exchange
+            kex = cl.output().count("HOSTKEY_SEEN")
+            self.assertGreaterEqual(kex, 2, "no re-key happened during the transfer")
+            sys.stderr.write("[%d key exchanges] " % kex)
+
+    def test_rekey_aes128gcm_curve25519_keyed(self):
+        self._run(["-cipher", "aes128-gcm@openssh.com", "-kex", "curve25519-sha256", "-rekey", "262144"], keyed=True)
+
+    def test_rekey_chacha20_ecdh_nistp256(self):
+        self._run(["-cipher", "chacha20-poly1305@openssh.com", "-kex", "ecdh-sha2-nistp256", "-rekey", "262144"])
+
+    def test_rekey_aes128ctr_etm_curve25519_libssh(self):
+        self._run(["-cipher", "aes128-ctr", "-mac", "hmac-sha2-256-etm@openssh.com", "-kex", "curve25519-sha256@libssh.org",
+                   "-rekey", "1048576"])
+
+
 # ==============================================================================================
 class Auth(E2E):
 
