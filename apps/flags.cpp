@@ -10,14 +10,15 @@ namespace vtunnel::cli {
 
 void FlagSet::add_string(std::string name, std::string* target, std::string usage) {
   std::string def = target->empty() ? "" : fmt::format("\"{}\"", *target);
-  flags_.push_back({std::move(name), std::move(usage), def, false, [target](std::string_view v) {
+  flags_.push_back({std::move(name), std::move(usage), def, "string", false, [target](std::string_view v) {
                       target->assign(v);
                       return true;
                     }});
 }
 
 void FlagSet::add_int(std::string name, long* target, std::string usage) {
-  flags_.push_back({std::move(name), std::move(usage), std::to_string(*target), false, [target](std::string_view v) {
+  std::string def = *target ? std::to_string(*target) : "";
+  flags_.push_back({std::move(name), std::move(usage), def, "int", false, [target](std::string_view v) {
                       long x = 0;
                       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
                       if (ec != std::errc() || p != v.data() + v.size()) return false;
@@ -27,7 +28,7 @@ void FlagSet::add_int(std::string name, long* target, std::string usage) {
 }
 
 void FlagSet::add_bool(std::string name, bool* target, std::string usage) {
-  flags_.push_back({std::move(name), std::move(usage), *target ? "true" : "", true, [target](std::string_view v) {
+  flags_.push_back({std::move(name), std::move(usage), *target ? "true" : "", "", true, [target](std::string_view v) {
                       // strconv.ParseBool's spellings
                       static constexpr std::string_view yes[] = {"1", "t", "T", "true", "TRUE", "True"};
                       static constexpr std::string_view no[] = {"0", "f", "F", "false", "FALSE", "False"};
@@ -39,15 +40,17 @@ void FlagSet::add_bool(std::string name, bool* target, std::string usage) {
 }
 
 void FlagSet::add_list(std::string name, std::vector<std::string>* target, std::string usage) {
-  flags_.push_back({std::move(name), std::move(usage), "", false, [target](std::string_view v) {
+  flags_.push_back({std::move(name), std::move(usage), "", "value", false, [target](std::string_view v) {
                       target->emplace_back(v);
                       return true;
                     }});
 }
 
 void FlagSet::add_duration(std::string name, std::chrono::milliseconds* target, std::string usage) {
-  std::string def = target->count() ? fmt::format("{}ms", target->count()) : "";
-  flags_.push_back({std::move(name), std::move(usage), def, false,
+  std::string def;
+  if (target->count() % 1000 == 0 && target->count() != 0) def = fmt::format("{}s", target->count() / 1000);
+  else if (target->count() != 0) def = fmt::format("{}ms", target->count());
+  flags_.push_back({std::move(name), std::move(usage), def, "duration", false,
                     [target](std::string_view v) { return parse_go_duration(v, *target); }});
 }
 
@@ -122,7 +125,7 @@ std::string FlagSet::usage() const {
   auto sorted = flags_;
   std::sort(sorted.begin(), sorted.end(), [](const Flag& a, const Flag& b) { return a.name < b.name; });
   for (const auto& f : sorted) {
-    out += fmt::format("  -{}{}\n    \t{}", f.name, f.is_bool ? "" : " value", f.usage);
+    out += fmt::format("  -{}{}\n    \t{}", f.name, f.type.empty() ? "" : " " + f.type, f.usage);
     if (!f.default_text.empty()) out += fmt::format(" (default {})", f.default_text);
     out += "\n";
   }

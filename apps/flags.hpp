@@ -37,6 +37,7 @@ class FlagSet {
     std::string name;
     std::string usage;
     std::string default_text;
+    std::string type;  // shown in usage: "string", "int", "duration", "value"
     bool is_bool = false;
     std::function<bool(std::string_view)> set;  // false: invalid value
   };

@@ -139,7 +139,7 @@ int cmd_server(const std::vector<std::string>& args) {
   flags.add_int("proxy", &proxy_port, "HTTP CONNECT proxy port (0 = disabled)");
   flags.add_string("client-key", &client_key, "Client public key (vt-pub-...). Also $VTUNNEL_CLIENT_KEY.");
   flags.add_string("bind", &bind_address, "address for the WebSocket listener (default: all interfaces)");
-  flags.add_duration("keepalive", &keepalive, "ping the client this often; 0 disables (default 30s)");
+  flags.add_duration("keepalive", &keepalive, "ping the client this often; 0 disables");
   flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
   flags.add_string("log-format", &log_format, "text or json");
   if (int rc = parse_flags(flags, args); rc >= 0) return rc;
@@ -218,8 +218,8 @@ int cmd_client(const std::vector<std::string>& args) {
   flags.add_list("forward", &forward_specs, "Port forward remotePort=localAddr (repeatable, at least 1 required)");
   flags.add_list("header", &header_specs, "extra WebSocket handshake header \"Name: value\" (repeatable)");
   flags.add_duration("keepalive", &keepalive, "keepalive ping interval; 0 = default 30s, negative disables");
-  flags.add_duration("backoff-min", &backoff_min, "first reconnect delay (default 1s)");
-  flags.add_duration("backoff-max", &backoff_max, "longest reconnect delay (default 5s)");
+  flags.add_duration("backoff-min", &backoff_min, "first reconnect delay");
+  flags.add_duration("backoff-max", &backoff_max, "longest reconnect delay");
   flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
   flags.add_string("log-format", &log_format, "text or json");
   if (int rc = parse_flags(flags, args); rc >= 0) return rc;

@@ -70,7 +70,8 @@ TEST_CASE("Go flag syntax: errors in Go's words", "[tunnel]") {
     Fixture f;
     REQUIRE(f.parse({"-h"}, err) == FlagSet::Outcome::help);
     REQUIRE(f.parse({"--help"}, err) == FlagSet::Outcome::help);
-    REQUIRE(f.flags.usage().find("-server value") != std::string::npos);
+    REQUIRE(f.flags.usage().find("-server string") != std::string::npos);
+    REQUIRE(f.flags.usage().find("(default 30s)") != std::string::npos);
   }
   {
     Fixture f;

@@ -1,0 +1,257 @@
+// Server and Client in one loop, over real loopback sockets (WebSocket + SSH + TCP).
+#include <catch2/catch.hpp>
+
+#include "core/loop.hpp"
+#include "core/scope.hpp"
+#include "core/socket.hpp"
+#include "core/timer.hpp"
+#include "support/fd_check.hpp"
+#include "tunnel/client.hpp"
+#include "tunnel/server.hpp"
+
+using namespace vtunnel;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::uint16_t free_port() {
+  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+  return l.value().port();
+}
+
+Task<void> echo_conn(TcpStream s) {
+  std::vector<std::uint8_t> buf(16384);
+  for (;;) {
+    auto n = co_await s.read_some(buf);
+    if (!n) break;
+    auto w = co_await s.write_all(ByteSpan(buf.data(), *n));
+    if (!w) break;
+  }
+  (void)co_await s.shutdown_write();
+}
+
+Task<void> echo_server(TcpListener& l, Scope& conns) {
+  for (;;) {
+    auto c = co_await l.accept();
+    if (!c) co_return;
+    conns.spawn(echo_conn(std::move(*c)));
+  }
+}
+
+// Waits (bounded) until `pred` holds.
+Task<bool> eventually(std::function<bool()> pred, Duration limit = 10s) {
+  auto deadline = Clock::now() + limit;
+  while (!pred()) {
+    if (Clock::now() > deadline) co_return false;
+    (void)co_await sleep_for(10ms);
+  }
+  co_return true;
+}
+
+// One request/response through the tunnel port: returns what came back.
+Task<Result<std::string>> round_trip(std::uint16_t port, std::string msg) {
+  auto c = co_await TcpStream::connect(SocketAddress::loopback_v4(port));
+  if (!c) co_return c.error();
+  auto w = co_await c->write_all(as_bytes(msg));
+  if (!w) co_return w.error();
+  auto sh = co_await c->shutdown_write();
+  if (!sh) co_return sh.error();
+  std::string got;
+  std::uint8_t buf[4096];
+  for (;;) {
+    auto n = co_await c->read_some(MutableByteSpan(buf), 10s);
+    if (!n) {
+      if (n.error() == errc::eof) break;
+      co_return n.error();
+    }
+    got.append(reinterpret_cast<char*>(buf), *n);
+  }
+  co_return got;
+}
+
+struct Keys {
+  PrivateKey priv = generate_private_key();
+  PublicKey pub = priv.public_key();
+};
+
+}  // namespace
+
+TEST_CASE("tunnel in one loop: data both ways with half-close, keyed", "[tunnel]") {
+  (void)generate_private_key();  // Botan's system RNG keeps /dev/urandom open for the process
+  int fds = test::open_fd_count();
+  {
+    Loop loop;
+    auto body = []() -> Task<void> {
+      Keys keys;
+      auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
+      REQUIRE(backend.ok());
+      Scope backend_conns, background;
+      background.spawn(echo_server(*backend, backend_conns));
+
+      ServerOptions so;
+      so.client_key = keys.pub;
+      Server server(so);
+      auto addr = server.listen(SocketAddress::loopback_v4(0));
+      REQUIRE(addr.ok());
+      background.spawn(server.run());
+
+      std::uint16_t tunnel_port = free_port();
+      ClientOptions co;
+      co.key = keys.priv;
+      Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
+      auto listen = co_await client.listen(tunnel_port, "127.0.0.1:" + std::to_string(backend->port()));
+      REQUIRE(listen.ok());
+      auto connected = co_await client.connect();
+      REQUIRE(connected.ok());
+      auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
+      REQUIRE(ready);
+
+      std::string big(3 << 20, 'x');
+      for (std::size_t i = 0; i < big.size(); ++i) big[i] = char('a' + i % 23);
+      auto r = co_await round_trip(tunnel_port, big);
+      REQUIRE(r.ok());
+      REQUIRE(r->size() == big.size());
+      REQUIRE(*r == big);
+
+      // Many at once.
+      Scope many;
+      int ok = 0;
+      for (int i = 0; i < 50; ++i) {
+        many.spawn([](std::uint16_t p, int id, int& good) -> Task<void> {
+          std::string msg = "message " + std::to_string(id);
+          auto rr = co_await round_trip(p, msg);
+          if (rr && *rr == msg) ++good;
+        }(tunnel_port, i, ok));
+      }
+      co_await many.join();
+      REQUIRE(ok == 50);
+
+      co_await client.close();
+      server.close();
+      backend->close();
+      backend_conns.cancel();
+      co_await background.join();
+      co_await backend_conns.join();
+    };
+    sync_wait(loop, body());
+  }
+  INFO(test::describe_fds());
+  REQUIRE(test::open_fd_count() == fds);
+}
+
+TEST_CASE("tunnel in one loop: a connection waits for a client that comes back", "[tunnel]") {
+  Loop loop;
+  auto body = []() -> Task<void> {
+    Keys keys;
+    auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
+    REQUIRE(backend.ok());
+    Scope backend_conns, background;
+    background.spawn(echo_server(*backend, backend_conns));
+    ServerOptions so;
+    so.client_key = keys.pub;
+    Server server(so);
+    auto addr = server.listen(SocketAddress::loopback_v4(0));
+    REQUIRE(addr.ok());
+    background.spawn(server.run());
+    std::string url = "ws://127.0.0.1:" + std::to_string(addr->port()) + "/";
+    std::uint16_t tunnel_port = free_port();
+    std::string target = "127.0.0.1:" + std::to_string(backend->port());
+    ClientOptions co;
+    co.key = keys.priv;
+    {
+      Client first(url, co);
+      auto l = co_await first.listen(tunnel_port, target);
+      REQUIRE(l.ok());
+      auto c = co_await first.connect();
+      REQUIRE(c.ok());
+      auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
+      REQUIRE(ready);
+      co_await first.close();
+    }
+    auto gone = co_await eventually([&] { return !server.has_active_session(); });
+    REQUIRE(gone);
+    // The listener persists; a user connects while no client is attached.
+    Scope user;
+    Result<std::string> waited = errc::closed;
+    user.spawn([](std::uint16_t p, Result<std::string>& out) -> Task<void> {
+      out = co_await round_trip(p, "waited for a client");
+    }(tunnel_port, waited));
+    (void)co_await sleep_for(300ms);
+    Client second(url, co);
+    auto l2 = co_await second.listen(tunnel_port, target);
+    REQUIRE(l2.ok());
+    auto c2 = co_await second.connect();
+    REQUIRE(c2.ok());
+    co_await user.join();
+    REQUIRE(waited.ok());
+    REQUIRE(*waited == "waited for a client");
+    co_await second.close();
+    server.close();
+    backend->close();
+    backend_conns.cancel();
+    co_await background.join();
+    co_await backend_conns.join();
+  };
+  sync_wait(loop, body());
+}
+
+TEST_CASE("tunnel in one loop: wrong key refused; keyless pair works; dead backend closes promptly", "[tunnel]") {
+  Loop loop;
+  auto body = []() -> Task<void> {
+    Keys right, wrong;
+    ServerOptions so;
+    so.client_key = right.pub;
+    Server server(so);
+    auto addr = server.listen(SocketAddress::loopback_v4(0));
+    REQUIRE(addr.ok());
+    Scope background;
+    background.spawn(server.run());
+    std::string url = "ws://127.0.0.1:" + std::to_string(addr->port()) + "/";
+    {
+      ClientOptions co;
+      co.key = wrong.priv;
+      co.backoff_min = 50ms;
+      co.backoff_max = 100ms;
+      Client c(url, co);
+      auto r = co_await c.connect();
+      REQUIRE_FALSE(r.ok());  // the derived host key differs: our client refuses the server
+      REQUIRE(server.session_count() == 0);
+      co_await c.close();
+    }
+    {
+      ClientOptions co;  // keyless client against a keyed server
+      co.backoff_min = 50ms;
+      Client c(url, co);
+      auto r = co_await c.connect();
+      REQUIRE_FALSE(r.ok());
+      co_await c.close();
+    }
+    server.close();
+    co_await background.join();
+
+    // keyless server + keyless client, forward to a port nobody listens on
+    Server open_server(ServerOptions{});
+    auto addr2 = open_server.listen(SocketAddress::loopback_v4(0));
+    REQUIRE(addr2.ok());
+    Scope bg2;
+    bg2.spawn(open_server.run());
+    std::uint16_t dead_port = free_port();
+    std::uint16_t tunnel_port = free_port();
+    Client c(("ws://127.0.0.1:" + std::to_string(addr2->port()) + "/"), ClientOptions{});
+    auto l = co_await c.listen(tunnel_port, "127.0.0.1:" + std::to_string(dead_port));
+    REQUIRE(l.ok());
+    auto r = co_await c.connect();
+    REQUIRE(r.ok());
+    auto ready = co_await eventually([&] { return open_server.listener_ports().count(tunnel_port) == 1; });
+    REQUIRE(ready);
+    auto start = Clock::now();
+    auto rt = co_await round_trip(tunnel_port, "anyone?");
+    // closed at once (EOF or reset), not held open
+    REQUIRE(Clock::now() - start < 5s);
+    if (rt) REQUIRE(rt->empty());
+    co_await c.close();
+    open_server.close();
+    co_await bg2.join();
+  };
+  sync_wait(loop, body());
+}
