@@ -132,12 +132,15 @@ int cmd_server(const std::vector<std::string>& args) {
   long proxy_port = 0;
   std::string client_key = env_or("VTUNNEL_CLIENT_KEY", "");
   std::string bind_address;
+  std::string proxy_bind = "127.0.0.1";
   std::chrono::milliseconds keepalive{30'000};
   std::string log_level, log_format = "text";
   cli::FlagSet flags("vtunnel server");
   flags.add_int("port", &port, "WebSocket listen port");
   flags.add_int("proxy", &proxy_port, "HTTP CONNECT proxy port (0 = disabled)");
   flags.add_string("client-key", &client_key, "Client public key (vt-pub-...). Also $VTUNNEL_CLIENT_KEY.");
+  flags.add_string("proxy-bind", &proxy_bind,
+                   "address for the HTTP proxy; anything but loopback makes an open proxy (warning)");
   flags.add_string("bind", &bind_address, "address for the WebSocket listener (default: all interfaces)");
   flags.add_duration("keepalive", &keepalive, "ping the client this often; 0 disables");
   flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
@@ -174,9 +177,14 @@ int cmd_server(const std::vector<std::string>& args) {
     }
     address = *a;
   }
+  SocketAddress proxy_address;
   if (proxy_port != 0) {
-    std::fprintf(stderr, "-proxy: the HTTP proxy is not available in this build yet\n");
-    return kExitUsage;
+    auto a = SocketAddress::parse(proxy_bind, std::uint16_t(proxy_port));
+    if (!a) {
+      std::fprintf(stderr, "invalid -proxy-bind %s: expected an IP address\n", proxy_bind.c_str());
+      return kExitUsage;
+    }
+    proxy_address = *a;
   }
 
   SignalSet signals({SIGINT, SIGTERM});
@@ -193,6 +201,14 @@ int cmd_server(const std::vector<std::string>& args) {
     return kExitFailure;
   }
   log::info("vtunnel server {} listening on {} (WebSocket; GET /health)", VTUNNEL_VERSION, bound->to_string());
+  if (proxy_port != 0) {
+    auto proxy = server.start_proxy(proxy_address);
+    if (!proxy) {
+      std::fprintf(stderr, "vtunnel server: proxy: listen tcp %s: %s\n", proxy_address.to_string().c_str(),
+                   proxy.error().message().c_str());
+      return kExitFailure;
+    }
+  }
   return run_until_signal(loop, signals,
                           [](Server& s) -> Task<int> {
                             co_await s.run();

@@ -3,3 +3,4 @@
 set -euo pipefail
 build=${1:-build}
 "$build/bench/vtunnel-bench-runtime" --seconds 3 --repeat 3 --json "$build/bench-runtime.json"
+"$build/bench/vtunnel-bench-protocols" --seconds 1 --repeat 5 --json "$build/bench-protocols.json"

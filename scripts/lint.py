@@ -8,8 +8,10 @@ argument into a while condition, so co_await inside them is the same bug.
 Rule: assign the awaited value to a local first, then test the local.
 
 GCC 12 also destroys a braced-init temporary (`f({1, s})`, `Req{1, s}`) that appears in the
-same full-expression as a co_await twice (double free; reproduced in a small program; `{}` and
-`co_await Awaiter{...}` are not affected). Rule: build such values in a local
+same full-expression as a co_await twice (double free; reproduced in a small program; a bare
+`{}` argument and `co_await Awaiter{...}` are not affected, `S{}` is). Default arguments of a
+coroutine whose type is not trivially destructible (`Options o = {}`) hit the same bug: use
+overloads instead (not checked here). Rule: build such values in a local
 before the co_await statement.
 """
 import pathlib
@@ -72,8 +74,8 @@ def braced_temporaries(stmt):
         word = re.search(r"(\w+)$", stmt[: j + 1])
         if word and word.group(1) in ("mutable", "noexcept", "else", "try", "do"):
             continue
-        if re.match(r"\{\s*\}", stmt[i:]):
-            continue  # {} : a value-initialised argument, not affected
+        if re.match(r"\{\s*\}", stmt[i:]) and prev in "(,":
+            continue  # f(x, {}) : a value-initialised parameter, not affected (S{} is)
         if re.fullmatch(r"co_await\s+[\w:<>]+\s*", stmt[:i]):
             continue  # co_await Awaiter{...}: the awaiter itself, not affected
         if prev in "(," or prev.isalnum() or prev == "_":

@@ -6,6 +6,7 @@
 #include "core/relay.hpp"
 #include "core/resolver.hpp"
 #include "core/timer.hpp"
+#include "proxy/proxy_server.hpp"
 #include "ssh/host_key.hpp"
 #include "ssh/session.hpp"
 #include "tunnel/channel_stream.hpp"
@@ -65,6 +66,24 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
 
 Server::~Server() = default;
 
+Result<SocketAddress> Server::start_proxy(SocketAddress address) {
+  if (proxy_) return std::make_error_code(std::errc::already_connected);
+  auto p = std::make_unique<proxy::ProxyServer>();
+  auto started = p->start(address);
+  if (!started) return started.error();
+  for (const auto& [domain, target] : domains_) (void)p->set_domain_mapping(domain, target);
+  SocketAddress bound = p->local_address();
+  proxy_ = std::move(p);
+  log::info("HTTP proxy listening on {} (HTTPS_PROXY=http://{})", bound.to_string(), bound.to_string());
+  return bound;
+}
+
+Task<void> Server::close_proxy() {
+  if (!proxy_) co_return;
+  auto p = std::move(proxy_);
+  co_await p->close();
+}
+
 Result<SocketAddress> Server::listen(SocketAddress address) {
   auto l = TcpListener::bind(address);
   if (!l) return l.error();
@@ -82,6 +101,7 @@ Task<void> Server::run() {
   (void)stopped;
   tasks_.cancel();
   co_await tasks_.join();
+  co_await close_proxy();
   listeners_.clear();
   active_.reset();
 }
@@ -101,11 +121,14 @@ std::set<std::uint16_t> Server::listener_ports() const {
 }
 
 void Server::set_domain_mapping(std::string domain, std::string target) {
-  log::info("proxy: routing {} -> {}", log::escaped(domain), target);
+  if (proxy_) (void)proxy_->set_domain_mapping(domain, target);  // logs it
   domains_[std::move(domain)] = std::move(target);
 }
 
-void Server::remove_domain_mapping(const std::string& domain) { domains_.erase(domain); }
+void Server::remove_domain_mapping(const std::string& domain) {
+  if (proxy_) proxy_->remove_domain_mapping(domain);
+  domains_.erase(domain);
+}
 
 std::optional<std::string> Server::lookup_domain(const std::string& domain) const {
   auto it = domains_.find(domain);

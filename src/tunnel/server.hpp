@@ -31,6 +31,9 @@ namespace vtunnel {
 namespace ssh {
 class SigningKey;
 }
+namespace proxy {
+class ProxyServer;
+}
 
 struct ServerOptions {
   std::optional<PublicKey> client_key;  // none: keyless mode (any client, loud warning)
@@ -60,6 +63,12 @@ class Server {
 
   // Runs one client session over an upgraded WebSocket; returns when the session ends.
   Task<void> handle_conn(std::unique_ptr<Stream> websocket);
+
+  // The HTTP CONNECT / plain-HTTP proxy (src/proxy), routing mapped domains into the tunnel.
+  // 127.0.0.1 is the documented address; others log a warning. Stopped by close_proxy() or
+  // when run() ends.
+  Result<SocketAddress> start_proxy(SocketAddress address);
+  Task<void> close_proxy();
 
   // Proxy routing table (PROTOCOL.md): `listen` with a non-local local_addr adds
   // local_addr -> 127.0.0.1:port automatically.
@@ -99,6 +108,7 @@ class Server {
   std::size_t handshaking_ = 0;
   std::uint64_t next_session_id_ = 1;
   std::map<std::string, std::string> domains_;
+  std::unique_ptr<proxy::ProxyServer> proxy_;
 };
 
 }  // namespace vtunnel

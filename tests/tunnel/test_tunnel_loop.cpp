@@ -255,3 +255,58 @@ TEST_CASE("tunnel in one loop: wrong key refused; keyless pair works; dead backe
   };
   sync_wait(loop, body());
 }
+
+TEST_CASE("tunnel in one loop: the proxy routes mapped domains into the tunnel", "[tunnel][proxy]") {
+  Loop loop;
+  auto body = []() -> Task<void> {
+    Keys keys;
+    auto backend = TcpListener::bind(SocketAddress::parse("127.0.0.9", 0).value());
+    REQUIRE(backend.ok());
+    Scope backend_conns, background;
+    background.spawn(echo_server(*backend, backend_conns));
+    ServerOptions so;
+    so.client_key = keys.pub;
+    Server server(so);
+    auto addr = server.listen(SocketAddress::loopback_v4(0));
+    REQUIRE(addr.ok());
+    auto proxy_addr = server.start_proxy(SocketAddress::loopback_v4(0));
+    REQUIRE(proxy_addr.ok());
+    background.spawn(server.run());
+    std::uint16_t tunnel_port = free_port();
+    ClientOptions co;
+    co.key = keys.priv;
+    Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
+    // A non-local local_addr is mapped automatically (as the Go original does).
+    std::string target = "127.0.0.9:" + std::to_string(backend->port());
+    auto l = co_await client.listen(tunnel_port, target);
+    REQUIRE(l.ok());
+    auto c = co_await client.connect();
+    REQUIRE(c.ok());
+    auto mapped = co_await eventually([&] { return server.lookup_domain(target).has_value(); });
+    REQUIRE(mapped);
+    REQUIRE(*server.lookup_domain(target) == "127.0.0.1:" + std::to_string(tunnel_port));
+    // A name nothing answers for directly: only the tunnel can serve it.
+    server.set_domain_mapping("unreachable.test:443", "127.0.0.1:" + std::to_string(tunnel_port));
+    auto p = co_await TcpStream::connect(*proxy_addr);
+    REQUIRE(p.ok());
+    auto w = co_await p->write_all(as_bytes("CONNECT unreachable.test:443 HTTP/1.1\r\nHost: unreachable.test:443\r\n\r\nearly bytes"));
+    REQUIRE(w.ok());
+    std::string got;
+    std::string want = "HTTP/1.1 200 Connection Established\r\n\r\nearly bytes";
+    std::uint8_t buf[4096];
+    while (got.size() < want.size()) {
+      auto n = co_await p->read_some(MutableByteSpan(buf), 10s);
+      if (!n) break;
+      got.append(reinterpret_cast<char*>(buf), *n);
+    }
+    REQUIRE(got == want);  // the echo backend, reached through the tunnel
+    p->close();
+    co_await client.close();
+    server.close();
+    backend->close();
+    backend_conns.cancel();
+    co_await background.join();
+    co_await backend_conns.join();
+  };
+  sync_wait(loop, body());
+}

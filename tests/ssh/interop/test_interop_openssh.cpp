@@ -68,7 +68,8 @@ TEST_CASE("interop: our client -> OpenSSH sshd, direct-tcpip echo, every cipher,
     REQUIRE(driver.run(on_event, [&] { return authenticated || disconnected; }));
     REQUIRE_FALSE(disconnected);
     REQUIRE(negotiated == spec.name);
-    // Host key was pinned, the session is strict-kex if this sshd has the Terrapin fix.
+    // Host key was pinned; the session is strict-kex if this sshd has the Terrapin fix.
+    WARN("sshd " << conn.peer_version() << ", strict kex: " << (conn.strict_kex() ? "yes" : "no"));
 
     Bytes extra;
     Writer(extra).string("127.0.0.1").u32(echo.port()).string("127.0.0.1").u32(40000);

@@ -155,6 +155,6 @@ TEST_CASE("interop: keyless client -> asyncssh server with an ecdsa-sha2-nistp25
     seen_algorithm = std::string(alg);
     return true;
   };
-  client_session(std::move(c), server.port, 1024 * 1024, echo.port());
+  client_session(std::move(c), server.port, 3 * 1024 * 1024, echo.port());
   REQUIRE(seen_algorithm == "ecdsa-sha2-nistp256");
 }
