@@ -1269,7 +1269,7 @@ int main(int argc, char** argv) {
       auto r = runs[runs.size() / 2];
       if (g_repeat > 1) {
         std::string all;
-        for (auto& x : runs) all += fmt::format(" {:.0f}", x.o.rate);
+        for (auto& each : runs) all += fmt::format(" {:.0f}", each.o.rate);
         std::fprintf(stderr, "   %-14s runs:%s\n", sc.c_str(), all.c_str());
       }
       std::fprintf(stderr, "   %-14s %10.1f %s  (%.2f s, cpu server %.2f s client %.2f s; load %s)\n", sc.c_str(), r.o.rate,
