@@ -470,6 +470,7 @@ class Impl:
         "host-rewrite",            # tls:// forwards rewrite the HTTP Host header
         "clean-signal-exit",       # SIGTERM/SIGINT -> exit 0
         "log-level",
+        "proxy",                   # the Go peer has no -proxy (the original's proxy is not mirrored)
     }
 
     def __init__(self, kind, path):
@@ -670,13 +671,13 @@ class HttpBackend:
     """Tiny HTTP/1.1 server (one request per connection), optionally TLS.
     Records each request's Host header in self.hosts."""
 
-    def __init__(self, body=b"hello from backend\n", ssl_ctx=None, port=0):
+    def __init__(self, body=b"hello from backend\n", ssl_ctx=None, port=0, host=LOOP):
         self.body = body
         self.ssl_ctx = ssl_ctx
         self.hosts = []
         self.requests = 0
         self.tls_errors = []
-        self.srv = TcpServer(self._handle, port)
+        self.srv = TcpServer(self._handle, port, host=host)
         self.port = self.srv.port
 
     def _handle(self, c, srv, n):

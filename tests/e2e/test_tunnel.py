@@ -14,6 +14,7 @@ import argparse
 import os
 import random
 import signal
+import shutil
 import socket
 import sys
 import threading
@@ -396,6 +397,35 @@ class Tls(E2E):
 
     def test_tls_wrong_hostname_refused(self):
         self._assert_refused(self.tls_backend("othername", ["other.example"]), "cert for another name")
+
+
+class Proxy(E2E):
+    """vtunnel server -proxy: curl through the proxy reaches a name the client registered."""
+
+    def test_curl_through_proxy_is_routed_through_the_tunnel(self):
+        self.need("proxy", "server")
+        if shutil.which("curl") is None:
+            self.skipTest("curl not installed")
+        # The backend listens on 127.0.0.5 only: the client's forward names it, so the server
+        # maps "127.0.0.5:PORT" (not a local name) to its tunnel port, as the original does.
+        be = self.sc.add(H.HttpBackend(body=b"via the tunnel\n", host="127.0.0.5"))
+        proxy_port = H.free_port()
+        srv = self.sc.server(extra=["-proxy", str(proxy_port)])
+        H.wait_port(proxy_port)
+        r = H.free_port()
+        self.sc.client(srv, ["%d=127.0.0.5:%d" % (r, be.port)])
+        H.wait_port(r, timeout=15)  # the tunnel port exists once the client registered it
+        rc, out, err = H.run_cmd(["curl", "-sS", "--max-time", "10", "-x", "http://127.0.0.1:%d" % proxy_port,
+                                  "http://127.0.0.5:%d/page" % be.port], timeout=20)
+        self.assertEqual(rc, 0, err + self.dump())
+        self.assertEqual(out, "via the tunnel\n")
+        # and through CONNECT (what HTTPS_PROXY clients use)
+        rc, out, err = H.run_cmd(["curl", "-sS", "--max-time", "10", "-p", "-x", "http://127.0.0.1:%d" % proxy_port,
+                                  "http://127.0.0.5:%d/page" % be.port], timeout=20)
+        self.assertEqual(rc, 0, err + self.dump())
+        self.assertEqual(out, "via the tunnel\n")
+        log = srv.stderr_text()
+        self.assertIn("via tunnel", log, "the proxy must route the mapped name into the tunnel:\n" + log)
 
 
 class Wss(E2E):
