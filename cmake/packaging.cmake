@@ -17,6 +17,11 @@ else()
   string(REGEX REPLACE "/$" "" VTUNNEL_PC_UP "${VTUNNEL_PC_UP}")
   set(VTUNNEL_PC_PREFIX "\${pcfiledir}/${VTUNNEL_PC_UP}")
 endif()
+# A sanitizer build's libraries need the sanitizer runtime in whatever links them.
+set(VTUNNEL_PC_SANITIZE "")
+if(VTUNNEL_SANITIZE)
+  set(VTUNNEL_PC_SANITIZE " -fsanitize=${VTUNNEL_SANITIZE}")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/vtunnel.pc.in ${PROJECT_BINARY_DIR}/vtunnel.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/vtunnel.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
 
@@ -51,9 +56,11 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME vtunnel)
 set(CPACK_PACKAGE_VENDOR "vtunnel")
 set(CPACK_PACKAGE_CONTACT "vtunnel maintainers <vtunnel-maintainers@users.noreply.github.com>")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "reverse tunnel over WebSocket (SSH inside)")
+# DESTDIR staging, so install scripts see CMAKE_INSTALL_PREFIX=/usr (the units' ExecStart);
+# with CPACK_SET_DESTDIR the prefix comes from CPACK_INSTALL_PREFIX.
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_SET_DESTDIR ON)   # install scripts see CMAKE_INSTALL_PREFIX=/usr (the units' ExecStart)
+set(CPACK_INSTALL_PREFIX /usr)
+set(CPACK_SET_DESTDIR ON)
 set(CPACK_STRIP_FILES ON)   # programs without debug info in the package
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL runtime dev)
@@ -66,21 +73,23 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION net)
 # Depends from the programs' dynamic libraries (dpkg-shlibdeps, from dpkg-dev):
 # libbotan-2-19, liburing2, libfmt9, libstdc++6, libgcc-s1, libc6.
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
+# Descriptions: first line is the synopsis, then paragraphs (CPack indents them). No
+# CPACK_PACKAGE_DESCRIPTION_SUMMARY, else CPack puts it before both packages' descriptions.
 set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "reverse tunnel over WebSocket (SSH inside)
- vtunnel exposes services of a machine behind NAT or a firewall on a public
- machine: the client connects out to the server over WebSocket (ws:// or
- wss://) and carries TCP connections to its local services through SSH
- channels. Wire-compatible with the Go vtunnel. C++20 on io_uring.
- .
- This package has the programs (vtunnel, vtunnel-server, vtunnel-client), the
- man page and systemd units (vtunnel-server.service, vtunnel-client.service,
- vtunnel-client@.service) reading /etc/vtunnel/*.env.")
+vtunnel exposes services of a machine behind NAT or a firewall on a public
+machine: the client connects out to the server over WebSocket (ws:// or
+wss://) and carries TCP connections to its local services through SSH
+channels. Wire-compatible with the Go vtunnel. C++20 on io_uring.
+
+This package has the programs (vtunnel, vtunnel-server, vtunnel-client), the
+man page and systemd units (vtunnel-server.service, vtunnel-client.service,
+vtunnel-client@.service) reading /etc/vtunnel/*.env.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME vtunnel-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
   "liburing-dev, libbotan-2-dev, libfmt-dev, nlohmann-json3-dev, libboost-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION "reverse tunnel over WebSocket - static libraries and headers
- The vtunnel libraries (server, client, SSH, WebSocket, io_uring runtime) as
- static libraries with headers, a CMake package (find_package(vtunnel)) and a
- pkg-config file (vtunnel.pc).")
+The vtunnel libraries (server, client, SSH, WebSocket, io_uring runtime) as
+static libraries with headers, a CMake package (find_package(vtunnel)) and a
+pkg-config file (vtunnel.pc).")
 include(CPack)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `cpack -G DEB` from the already-built tree (cpack runs the `preinstall` target first: a no-op
-# on a built tree; nothing is compiled then, except the one test program below), then checks
+# on a built tree: nothing is compiled), then checks
 # the two .deb files as a user would meet them: control fields (Depends from dpkg-shlibdeps must
 # name the libraries the programs load), contents, and the programs run from a scratch root
 # made with `dpkg -x` (no dpkg database touched). Usage: deb.sh BUILD_DIR
@@ -21,17 +21,24 @@ dev=$(find "$work/out" -maxdepth 1 -name 'vtunnel-dev_*.deb' -print -quit)
 ls -la "$deb" "$dev" | awk '{print $5, $NF}'
 
 # --- control fields
-dpkg-deb -I "$deb" | sed -n '/Package:/,$p'
+dpkg-deb -f "$deb"
 field() { dpkg-deb -f "$1" "$2"; }
+# Is package $1 named in the Depends list $2 ("a (>= 1), b, c")?
+in_depends() { tr ',' '\n' <<<"$2" | awk '{print $1}' | grep -qxF "$1"; }
 [ "$(field "$deb" Package)" = vtunnel ] || fail "Package"
 [ "$(field "$deb" Section)" = net ] || fail "Section is not net"
 [ -n "$(field "$deb" Maintainer)" ] || fail "no Maintainer"
-[ -n "$(field "$deb" Description)" ] || fail "no Description"
+[ "$(field "$deb" Description | head -1)" = "reverse tunnel over WebSocket (SSH inside)" ] \
+  || fail "Description synopsis: $(field "$deb" Description | head -1)"
+[ "$(field "$dev" Description | head -1)" = "reverse tunnel over WebSocket - static libraries and headers" ] \
+  || fail "vtunnel-dev Description synopsis: $(field "$dev" Description | head -1)"
+# Extended description lines are indented by exactly one space ("." lines separate paragraphs).
+if field "$deb" Description | tail -n +2 | grep -qv '^ [^ ]'; then fail "badly indented Description"; fi
 version=$(field "$deb" Version)
 depends=$(field "$deb" Depends)
 [ -n "$depends" ] || fail "empty Depends"
 for lib in libc6 libstdc++6 libbotan-2-19 liburing2; do
-  grep -Eq "(^|, )$lib( |,|$)" <<<"$depends" || fail "Depends lacks $lib: $depends"
+  in_depends "$lib" "$depends" || fail "Depends lacks $lib: $depends"
 done
 
 # --- contents
@@ -64,7 +71,7 @@ while read -r path; do
         || dpkg -S "${path#/usr}" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null || true)
   pkg=${pkg%%:*}
   [ -n "$pkg" ] || { echo "note: no package owns $path"; continue; }
-  grep -Eq "(^|, )$pkg( |,|$)" <<<"$depends" || fail "$bin loads $path from $pkg, which Depends lacks"
+  in_depends "$pkg" "$depends" || fail "$bin loads $path from $pkg, which Depends lacks"
 done < <(ldd "$bin" | awk -v needed="$needed" 'BEGIN{split(needed, n, "\n"); for (i in n) want[n[i]]=1}
                                  /=> \// && ($1 in want) {print $3}')
 if ldd "$bin" | grep -q 'not found'; then ldd "$bin"; fail "unresolved libraries"; fi
