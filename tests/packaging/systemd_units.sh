@@ -36,4 +36,27 @@ for call in io_uring_setup io_uring_enter io_uring_register; do
     || systemd-analyze syscall-filter @system-service 2>/dev/null | grep -qw "$call" \
     || { echo "$call is not allowed by the units' SystemCallFilter"; exit 1; }
 done
+# The example environment files: their flags parse (then -h prints the usage: exit 0), and their
+# placeholder keys are rejected (exit 2, before listening or connecting), so an unedited service
+# stops at once and RestartPreventExitStatus=2 keeps it stopped.
+bin="$work/usr/bin/vtunnel"
+examples="$work/usr/share/doc/vtunnel/examples"
+env_value() { sed -n "s/^$2=//p" "$1"; }
+server_args=$(env_value "$examples/server.env" VTUNNEL_SERVER_ARGS)
+client_args=$(env_value "$examples/client.env" VTUNNEL_CLIENT_ARGS)
+[ -n "$server_args" ] && [ -n "$client_args" ] || { echo "example env files lack the ARGS variables"; exit 1; }
+# shellcheck disable=SC2086 # split like systemd splits $VAR
+timeout 20 "$bin" server $server_args -h >/dev/null || { echo "server.env: bad VTUNNEL_SERVER_ARGS"; exit 1; }
+# shellcheck disable=SC2086
+timeout 20 "$bin" client $client_args -h >/dev/null || { echo "client.env: bad VTUNNEL_CLIENT_ARGS"; exit 1; }
+rc=0
+# shellcheck disable=SC2086
+env -i VTUNNEL_CLIENT_KEY="$(env_value "$examples/server.env" VTUNNEL_CLIENT_KEY)" \
+  timeout 20 "$bin" server $server_args -bind 127.0.0.1 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "server with the example's placeholder key: exit $rc, expected 2"; exit 1; }
+rc=0
+# shellcheck disable=SC2086
+env -i VTUNNEL_KEY="$(env_value "$examples/client.env" VTUNNEL_KEY)" \
+  timeout 20 "$bin" client $client_args >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "client with the example's placeholder key: exit $rc, expected 2"; exit 1; }
 echo "systemd units: ok"
