@@ -7,8 +7,8 @@ Usage: man_flags.py VTUNNEL_BIN MAN_PAGE SOURCE_DIR
   man page's COMMANDS section;
 - flags: the "  -name" lines of `vtunnel CMD -h` against the .TP/.B(I) entries of the section
   "CMD FLAGS" (a command without flags must still have its section);
-- environment: every $VTUNNEL_* named in the help texts, and every getenv()/env_or() name in
-  apps/*.cpp, against the ENVIRONMENT section.
+- environment: every $VTUNNEL_* named in the help texts, and every getenv()/env_or()/env_or_empty()
+  name in apps/ and src/, against the ENVIRONMENT section.
 Prints every difference, exits 1 if there is any. The page must also render without warnings.
 """
 import glob
@@ -93,9 +93,11 @@ def main():
         print("vtunnel %s: %d flags: %s" % (command, len(flags), " ".join(sorted(flags))))
 
     env_names = set(re.findall(r"\$(VTUNNEL_[A-Z0-9_]+)", help_texts))
-    for src in glob.glob(os.path.join(source_dir, "apps", "*.cpp")):
+    sources = glob.glob(os.path.join(source_dir, "apps", "*.cpp"))
+    sources += glob.glob(os.path.join(source_dir, "src", "**", "*.cpp"), recursive=True)
+    for src in sources:
         text = open(src, encoding="utf-8").read()
-        env_names |= set(re.findall(r'(?:getenv|env_or)\(\s*"([A-Z][A-Z0-9_]*)"', text))
+        env_names |= set(re.findall(r'(?:getenv|env_or|env_or_empty)\(\s*"([A-Z][A-Z0-9_]*)"', text))
     documented_env = tagged_entries(sections.get("ENVIRONMENT", []))
     for name in sorted(env_names - documented_env):
         problems.append("environment: %s is read by the program but not in ENVIRONMENT" % name)
