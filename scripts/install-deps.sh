@@ -14,6 +14,9 @@ packages=(
   openssh-server openssh-client python3 python3-paramiko python3-asyncssh python3-websockets
   openssl curl ca-certificates procps iproute2 tinyproxy
   golang-go golang-golang-x-crypto-dev golang-github-gorilla-websocket-dev
+  # packaging tests: cpack -G DEB (dpkg-shlibdeps, file), systemd-analyze verify, man page,
+  # nginx in front of the server
+  dpkg-dev file systemd man-db groff-base nginx-light
 )
 
 missing=()
