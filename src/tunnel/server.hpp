@@ -24,16 +24,16 @@
 #include "core/socket.hpp"
 #include "core/stream.hpp"
 #include "core/sync.hpp"
+#include "proxy/proxy_server.hpp"
 #include "tunnel/keys.hpp"
+#include "tunnel/metrics.hpp"
 
 namespace vtunnel {
 
 namespace ssh {
 class SigningKey;
 }
-namespace proxy {
-class ProxyServer;
-}
+class MetricsEndpoint;
 
 struct ServerOptions {
   std::optional<PublicKey> client_key;  // none: keyless mode (any client, loud warning)
@@ -46,6 +46,7 @@ struct ServerOptions {
   std::size_t max_listeners = 1024;             // per server (a session cannot open more)
   std::size_t max_pending_per_listener = 4096;  // connections waiting for a client, per port
   std::size_t max_handshaking = 256;            // concurrent unauthenticated connections
+  bool metrics_on_main_port = true;  // GET /metrics on the listen() port (off: 404 there)
 };
 
 class Server {
@@ -78,6 +79,14 @@ class Server {
   std::optional<std::string> lookup_domain(const std::string& domain) const;
   const std::map<std::string, std::string>& domain_table() const noexcept { return domains_; }
 
+  // Prometheus text exposition of metrics() (README "Metrics"); served as GET /metrics on the
+  // main port unless options.metrics_on_main_port is false, and by start_metrics().
+  std::string render_metrics() const;
+  const TunnelMetrics& metrics() const noexcept { return metrics_; }
+  // A separate listener for GET /metrics (closed by close_metrics() or when run() ends).
+  Result<SocketAddress> start_metrics(SocketAddress address);
+  Task<void> close_metrics();
+
   // For tests and metrics.
   std::size_t session_count() const noexcept { return sessions_; }
   bool has_active_session() const noexcept { return active_ != nullptr; }
@@ -88,6 +97,7 @@ class Server {
   struct PortListener;
   Task<void> serve_http(TcpListener listener);
   Task<void> handle_http(TcpStream conn);
+  Task<void> run_session(std::unique_ptr<Stream> websocket, TimePoint accepted_at);
   Task<void> accept_tunnel_connections(std::uint16_t port);
   Task<void> carry_connection(std::uint16_t port, TcpStream conn);
   Task<void> keepalive(std::shared_ptr<Session> session);
@@ -110,6 +120,9 @@ class Server {
   std::uint64_t next_session_id_ = 1;
   std::map<std::string, std::string> domains_;
   std::unique_ptr<proxy::ProxyServer> proxy_;
+  TunnelMetrics metrics_;
+  proxy::ProxyStats proxy_stats_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
 };
 
 }  // namespace vtunnel
