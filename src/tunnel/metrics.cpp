@@ -12,7 +12,7 @@ std::string render_metrics(const TunnelMetrics& m, const TunnelMetricsSnapshot& 
   out.reserve(4096);
   metrics::TextWriter w(out);
 
-  w.gauge("vtunnel_sessions",
+  w.gauge("vtunnel_sessions_active",
           server ? "Authenticated client sessions currently open." : "1 while connected to the server, else 0.",
           now.sessions);
   w.counter("vtunnel_sessions_total", "Sessions established (SSH authentication completed).", m.sessions_total);
@@ -36,7 +36,7 @@ std::string render_metrics(const TunnelMetrics& m, const TunnelMetricsSnapshot& 
     w.gauge("vtunnel_pending_connections", "Connections accepted on a tunnel port, waiting for a client.",
             now.pending_connections);
   }
-  w.gauge("vtunnel_tunnel_connections", "Tunnel connections currently open (channel open, relaying).",
+  w.gauge("vtunnel_tunnel_connections_active", "Tunnel connections currently open (channel open, relaying).",
           m.tunnel_connections.value());
   w.counter("vtunnel_tunnel_connections_total", "Tunnel connections carried (channels opened).",
             m.tunnel_connections_total);

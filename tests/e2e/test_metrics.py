@@ -10,6 +10,11 @@ import threading
 
 import harness as H
 
+try:  # the reference parser (Debian python3-prometheus-client), as a second opinion
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:  # pragma: no cover - installed by scripts/install-deps.sh
+    text_string_to_metric_families = None
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _SAMPLE = re.compile(r"^(%s)(?:\{(.*)\})? (\S+)$" % _NAME)
@@ -96,11 +101,28 @@ def scrape(port, path="/metrics"):
     return st, hdrs, body
 
 
+def reference_check(exp):
+    """prometheus_client's parser must read the same samples and types as ours."""
+    if text_string_to_metric_families is None:
+        return
+    seen = {}
+    for fam in text_string_to_metric_families(exp.text):
+        want = exp.types[fam.name] if fam.name in exp.types else exp.types[fam.name + "_total"]
+        assert fam.type == want, "%s: type %s, ours %s" % (fam.name, fam.type, want)
+        for smp in fam.samples:
+            if smp.name.endswith("_created"):
+                continue
+            seen[(smp.name, frozenset(smp.labels.items()))] = smp.value
+    assert seen == exp.samples, "prometheus_client read %r\nours %r" % (seen, exp.samples)
+
+
 def metrics_of(port):
     st, hdrs, body = scrape(port)
     assert st == 200, "GET /metrics on %d: status %d %r" % (port, st, body[:200])
     assert hdrs.get("content-type") == CONTENT_TYPE, hdrs
-    return Exposition(body.decode("utf-8"))
+    exp = Exposition(body.decode("utf-8"))
+    reference_check(exp)
+    return exp
 
 
 class MetricsTests:
@@ -138,7 +160,7 @@ class MetricsTests:
             self.sc.wait_tunnel(r, procs=[srv, cl])
         ends = [p for p in (srv_mport, cl_mport) if p]
         # Baseline once the readiness probes are done (no connection open).
-        before = {p: self._wait_metrics(p, lambda m: m.get("vtunnel_tunnel_connections") == 0,
+        before = {p: self._wait_metrics(p, lambda m: m.get("vtunnel_tunnel_connections_active") == 0,
                                         "no open tunnel connection on :%d" % p) for p in ends}
 
         # Known traffic: 8 connections over the 3 ports, different sizes, echoed back.
@@ -165,7 +187,7 @@ class MetricsTests:
             b = before[p]
 
             def moved(m, b=b):
-                return (m.get("vtunnel_tunnel_connections") == 0 and
+                return (m.get("vtunnel_tunnel_connections_active") == 0 and
                         m.get("vtunnel_tunnel_bytes_total", direction="from_target") -
                         b.get("vtunnel_tunnel_bytes_total", direction="from_target") >= total)
             m = self._wait_metrics(p, moved, "metrics on :%d to count %d bytes back" % (p, total))
@@ -177,7 +199,7 @@ class MetricsTests:
                 delta = m.get("vtunnel_tunnel_bytes_total", direction=d) - b.get("vtunnel_tunnel_bytes_total", direction=d)
                 # Exactly what was sent (an echo returns as much); nothing else used the tunnel.
                 self.assertEqual(delta, total, "%s bytes %s\n%s" % (side, d, msg))
-            self.assertEqual(m.get("vtunnel_sessions"), 1, msg)
+            self.assertEqual(m.get("vtunnel_sessions_active"), 1, msg)
             self.assertEqual(m.get("vtunnel_sessions_total"), 1, msg)
             self.assertEqual(m.get("vtunnel_listeners"), len(rports), msg)
             self.assertEqual(m.get("vtunnel_channel_open_failures_total"), 0, msg)
@@ -224,7 +246,7 @@ class MetricsTests:
         good = self.sc.client(srv, ["%d=127.0.0.1:%d" % (r, echo.port)], key=priv)
         self.sc.wait_tunnel(r, procs=[srv, good])
         m = metrics_of(mport)
-        self.assertEqual(m.get("vtunnel_sessions"), 1, m.text)
+        self.assertEqual(m.get("vtunnel_sessions_active"), 1, m.text)
         self.assertEqual(m.get("vtunnel_sessions_total"), 1, m.text)
 
     def test_metrics_client_counts_key_mismatch_and_reconnects(self):
@@ -241,7 +263,7 @@ class MetricsTests:
         m = self._wait_metrics(mport, lambda m: m.get("vtunnel_reconnects_total") >= 1 and
                                m.get("vtunnel_auth_failures_total") >= 2,
                                "the client to count failed attempts and retry")
-        self.assertEqual(m.get("vtunnel_sessions"), 0, m.text)
+        self.assertEqual(m.get("vtunnel_sessions_active"), 0, m.text)
         self.assertEqual(m.get("vtunnel_sessions_total"), 0, m.text)
         self.assertGreaterEqual(m.get("vtunnel_handshake_failures_total"), m.get("vtunnel_auth_failures_total"))
 
@@ -249,7 +271,7 @@ class MetricsTests:
         self.need("metrics", "server")
         srv = self.sc.server()
         m = metrics_of(srv.port)  # default: the -port listener, like /health
-        self.assertEqual(m.get("vtunnel_sessions"), 0, m.text)
+        self.assertEqual(m.get("vtunnel_sessions_active"), 0, m.text)
         self.assertIn("vtunnel_proxy_requests_total", m.types)
         # -metrics off: 404 on the main port; /health unaffected.
         off = self.sc.server(extra=["-metrics", "off"])
@@ -266,7 +288,7 @@ class MetricsTests:
         r = H.free_port()
         cl = self.sc.client("ws://127.0.0.1:%d/metrics" % srv.port, ["%d=127.0.0.1:%d" % (r, echo.port)])
         self.sc.wait_tunnel(r, procs=[srv, cl])
-        self.assertEqual(metrics_of(srv.port).get("vtunnel_sessions"), 1)
+        self.assertEqual(metrics_of(srv.port).get("vtunnel_sessions_active"), 1)
 
     def test_metrics_flags_in_help(self):
         self._need_any_ours()

@@ -155,7 +155,7 @@ TEST_CASE("metrics in one loop: counters follow the traffic; /metrics on the mai
         INFO(*got);
         CHECK(got->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
         CHECK(got->find("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != std::string::npos);
-        CHECK(has_line(*got, "vtunnel_sessions 1"));
+        CHECK(has_line(*got, "vtunnel_sessions_active 1"));
         CHECK(has_line(*got, "vtunnel_listeners 1"));
         CHECK(has_line(*got, "vtunnel_tunnel_connections_total 5"));
         CHECK(has_line(*got, "vtunnel_tunnel_bytes_total{direction=\"to_target\"} " + std::to_string(sent)));
@@ -167,7 +167,7 @@ TEST_CASE("metrics in one loop: counters follow the traffic; /metrics on the mai
         auto got = co_await http_get(*client_metrics, "/metrics");
         REQUIRE(got.ok());
         INFO(*got);
-        CHECK(has_line(*got, "vtunnel_sessions 1"));
+        CHECK(has_line(*got, "vtunnel_sessions_active 1"));
         CHECK(has_line(*got, "vtunnel_listeners 1"));
         CHECK(has_line(*got, "vtunnel_reconnects_total 0"));
         CHECK(has_line(*got, "vtunnel_tunnel_bytes_total{direction=\"from_target\"} " + std::to_string(sent)));
@@ -195,7 +195,7 @@ TEST_CASE("metrics in one loop: counters follow the traffic; /metrics on the mai
       REQUIRE(gone);
       auto after = co_await http_get(*metrics_addr, "/metrics");
       REQUIRE(after.ok());
-      CHECK(has_line(*after, "vtunnel_sessions 0"));
+      CHECK(has_line(*after, "vtunnel_sessions_active 0"));
       CHECK(has_line(*after, "vtunnel_sessions_total 1"));
       server.close();
       backend->close();
