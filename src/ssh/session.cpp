@@ -40,6 +40,9 @@ Task<Result<std::unique_ptr<Session>>> Session::handshake(Stream& stream, Config
   Result<void> waited = co_await s->authenticated_.wait();
   if (!waited || s->ended_) {
     std::error_code ec = !waited ? waited.error() : s->error_;
+    // A client that asked to authenticate and then gave up (disconnect, close) was refused:
+    // report that cause rather than how it left.
+    if (s->conn_.auth_requests() > 0 && ec != vtunnel::errc::cancelled) ec = errc::auth_failed;
     co_await s->close();
     co_return ec;
   }
