@@ -147,7 +147,7 @@ int cmd_server(const std::vector<std::string>& args) {
   std::chrono::milliseconds keepalive{30'000};
   std::string host_key_text = env_or("VTUNNEL_HOST_KEY", "");
   std::string host_key_file;
-  std::chrono::milliseconds shutdown_grace{5000};
+  std::chrono::milliseconds shutdown_grace{2000};
   std::string log_level, log_format = "text";
   cli::FlagSet flags("vtunnel server");
   flags.add_int("port", &port, "WebSocket listen port");
@@ -265,7 +265,7 @@ int cmd_client(const std::vector<std::string>& args) {
   std::chrono::milliseconds keepalive{0};
   std::chrono::milliseconds backoff_min{1000}, backoff_max{5000};
   std::string server_key_text = env_or("VTUNNEL_SERVER_KEY", "");
-  std::chrono::milliseconds shutdown_grace{5000};
+  std::chrono::milliseconds shutdown_grace{2000};
   std::string log_level, log_format = "text";
   cli::FlagSet flags("vtunnel client");
   flags.add_string("server", &server_url, "WebSocket server URL, ws://host:port/ or wss://... (required)");
