@@ -7,7 +7,8 @@
 Our server and our client (the Go peer plays a second client implementation in the identity tests).
 Builds on harness.py and the E2E base class of test_tunnel.py. Knobs: E2E_FAULT_ROUNDS (kill/restart
 rounds, default 20; the ASan cell uses fewer), E2E_SLOW_BYTES (what the slow-consumer backend offers,
-default 1 GiB), E2E_KEEP_LOGS=1, E2E_TEST_TIMEOUT.
+default 1 GiB), E2E_CHECK_RSS=0 (report RSS baselines, do not assert them: sanitizer builds),
+E2E_KEEP_LOGS=1, E2E_TEST_TIMEOUT.
 """
 import argparse
 import base64
@@ -28,6 +29,9 @@ import test_tunnel as T  # noqa: E402
 
 ROUNDS = int(os.environ.get("E2E_FAULT_ROUNDS", "20"))
 SLOW_BYTES = int(os.environ.get("E2E_SLOW_BYTES", str(1 << 30)))
+# RSS baselines mean nothing under ASan (freed memory sits in its quarantine): the sanitizer cell
+# sets E2E_CHECK_RSS=0 and relies on LeakSanitizer instead; RSS is still reported.
+CHECK_RSS = os.environ.get("E2E_CHECK_RSS", "1") != "0"
 MiB = 1 << 20
 
 
@@ -220,7 +224,8 @@ class Faults(T.E2E):
         note("%d restarts; in-flight transfers completed per round %s; client fds %d -> %d, RSS %d -> %d KiB"
              % (ROUNDS, outcomes, base_fd, fds, base_rss, rss))
         self.assertEqual(fds, base_fd, "client descriptors after %d server restarts: %r" % (ROUNDS, fd_list(cl)))
-        self.assertLessEqual(rss, base_rss + 2048, "client RSS grew %d KiB over %d restarts" % (rss - base_rss, ROUNDS))
+        if CHECK_RSS:
+            self.assertLessEqual(rss, base_rss + 2048, "client RSS grew %d KiB over %d restarts" % (rss - base_rss, ROUNDS))
 
     def test_client_sigkill_repeatedly_gap_connections_wait(self):
         srv, cl, (r,), (echo,) = self.sc.tunnel()
@@ -259,8 +264,9 @@ class Faults(T.E2E):
         note("%d client kills; gap connections served %.2f-%.2fs after the new client started; "
              "server fds %d -> %d, RSS %d -> %d KiB" % (ROUNDS, min(waits), max(waits), base_fd, fds, base_rss, rss))
         self.assertEqual(fds, base_fd, "server descriptors after %d client kills: %r" % (ROUNDS, fd_list(srv)))
-        self.assertLessEqual(rss, base_rss + 2048, "server RSS grew %d KiB over %d client kills"
-                             % (rss - base_rss, ROUNDS))
+        if CHECK_RSS:
+            self.assertLessEqual(rss, base_rss + 2048, "server RSS grew %d KiB over %d client kills"
+                                 % (rss - base_rss, ROUNDS))
 
     def test_target_down_closed_promptly_under_load(self):
         dead = H.free_port()
