@@ -107,10 +107,11 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v ? std::string(v) : fallback;
 }
 
-// Runs `main_task` until it finishes or SIGINT/SIGTERM arrives, then `on_signal` and waits.
-template <class Stop>
-int run_until_signal(Loop& loop, SignalSet& signals, Task<int> main_task, Stop on_signal) {
-  return sync_wait(loop, [](SignalSet& sigs, Task<int> work, Stop stop) -> Task<int> {
+// Runs `main_task` until it finishes or SIGINT/SIGTERM arrives, then `on_signal` (a graceful
+// stop) and waits; a second signal during the graceful stop runs `force` (stop at once).
+template <class Stop, class Force>
+int run_until_signal(Loop& loop, SignalSet& signals, Task<int> main_task, Stop on_signal, Force force) {
+  return sync_wait(loop, [](SignalSet& sigs, Task<int> work, Stop stop, Force now) -> Task<int> {
     int code = 0;
     vtunnel::Event finished;
     bool signalled = false;
@@ -128,11 +129,19 @@ int run_until_signal(Loop& loop, SignalSet& signals, Task<int> main_task, Stop o
     }(sigs, signalled, finished));
     auto done = co_await finished.wait();
     (void)done;
-    if (signalled) co_await stop();
+    if (signalled) {
+      scope.spawn([](SignalSet& s, Force f) -> Task<void> {
+        auto signo = co_await s.wait();
+        if (!signo) co_return;
+        log::info("second signal: stopping now");
+        f();
+      }(sigs, now));
+      co_await stop();
+    }
     scope.cancel();
     co_await scope.join();
     co_return signalled ? 0 : code;
-  }(signals, std::move(main_task), std::move(on_signal)));
+  }(signals, std::move(main_task), std::move(on_signal), std::move(force)));
 }
 
 int cmd_keygen(const std::vector<std::string>& args) {
@@ -141,6 +150,8 @@ int cmd_keygen(const std::vector<std::string>& args) {
   PrivateKey key = generate_private_key();
   std::printf("Private key (client): %s\n", format_private_key(key).c_str());
   std::printf("Public key (server):  %s\n", format_public_key(key.public_key()).c_str());
+  // The same pair serves as a server identity: vt-priv to the server's -host-key, vt-pub to the
+  // clients' -server-key (README: "Server identity and threat model").
   return 0;
 }
 
@@ -169,6 +180,9 @@ int cmd_server(const std::vector<std::string>& args) {
   std::string proxy_bind = "127.0.0.1";
   std::string metrics_flag;
   std::chrono::milliseconds keepalive{30'000};
+  std::string host_key_text = env_or("VTUNNEL_HOST_KEY", "");
+  std::string host_key_file;
+  std::chrono::milliseconds shutdown_grace{2000};
   std::string tls_cert, tls_key;
   std::string log_level, log_format = "text";
   cli::FlagSet flags("vtunnel server");
@@ -179,6 +193,12 @@ int cmd_server(const std::vector<std::string>& args) {
                    "address for the HTTP proxy; anything but loopback makes an open proxy (warning)");
   flags.add_string("bind", &bind_address, "address for the WebSocket listener (default: all interfaces)");
   flags.add_duration("keepalive", &keepalive, "ping the client this often; 0 disables");
+  flags.add_string("host-key", &host_key_text,
+                   "the server's own host key (vt-priv-..., from 'vtunnel keygen'); clients pin its vt-pub with "
+                   "-server-key. Default: derived from -client-key. Also $VTUNNEL_HOST_KEY.");
+  flags.add_string("host-key-file", &host_key_file, "read -host-key from this file (mode 600 or stricter)");
+  flags.add_duration("shutdown-grace", &shutdown_grace,
+                     "on SIGTERM/SIGINT, how long open tunnel connections may take to finish");
   flags.add_string("tls-cert", &tls_cert,
                    "PEM certificate chain: serve wss:// (TLS 1.2) instead of ws://; needs -tls-key; SIGHUP re-reads both");
   flags.add_string("tls-key", &tls_key, "PEM (PKCS#8, unencrypted) private key of -tls-cert");
@@ -212,6 +232,25 @@ int cmd_server(const std::vector<std::string>& args) {
       return kExitUsage;
     }
     options.client_key = *key;
+  }
+  if (!host_key_file.empty()) {
+    if (!host_key_text.empty() && std::getenv("VTUNNEL_HOST_KEY") == nullptr) {
+      std::fprintf(stderr, "give either -host-key or -host-key-file, not both\n");
+      return kExitUsage;
+    }
+    auto key = read_private_key_file(host_key_file);
+    if (!key) {
+      std::fprintf(stderr, "invalid -host-key-file %s: %s\n", host_key_file.c_str(), key.error().message().c_str());
+      return kExitUsage;
+    }
+    options.host_key = *key;
+  } else if (!host_key_text.empty()) {
+    auto key = parse_private_key(host_key_text);
+    if (!key) {
+      std::fprintf(stderr, "invalid -host-key: %s\n", key.error().message().c_str());
+      return kExitUsage;
+    }
+    options.host_key = *key;
   }
   options.keepalive = keepalive;
   if (!tls_cert.empty()) {
@@ -294,10 +333,8 @@ int cmd_server(const std::vector<std::string>& args) {
                             co_await reloader.join();
                             co_return 0;
                           }(server, hup ? &*hup : nullptr, tls_cert, tls_key),
-                          [&server]() -> Task<void> {
-                            server.close();
-                            co_return;
-                          });
+                          [&server, shutdown_grace]() -> Task<void> { co_await server.shutdown(shutdown_grace); },
+                          [&server]() { server.close(); });
 }
 
 int cmd_client(const std::vector<std::string>& args) {
@@ -307,6 +344,8 @@ int cmd_client(const std::vector<std::string>& args) {
   std::vector<std::string> header_specs;
   std::chrono::milliseconds keepalive{0};
   std::chrono::milliseconds backoff_min{1000}, backoff_max{5000};
+  std::string server_key_text = env_or("VTUNNEL_SERVER_KEY", "");
+  std::chrono::milliseconds shutdown_grace{2000};
   std::string proxy_url;
   std::string metrics_flag;
   std::string log_level, log_format = "text";
@@ -318,6 +357,11 @@ int cmd_client(const std::vector<std::string>& args) {
   flags.add_duration("keepalive", &keepalive, "keepalive ping interval; 0 = default 30s, negative disables");
   flags.add_duration("backoff-min", &backoff_min, "first reconnect delay");
   flags.add_duration("backoff-max", &backoff_max, "longest reconnect delay");
+  flags.add_string("server-key", &server_key_text,
+                   "pin the server's identity: accept only this host key (vt-pub-..., the server's -host-key); "
+                   "default: the key derived from -key. Also $VTUNNEL_SERVER_KEY.");
+  flags.add_duration("shutdown-grace", &shutdown_grace,
+                     "on SIGTERM/SIGINT, how long open tunnel connections may take to finish");
   flags.add_string("proxy-url", &proxy_url,
                    "HTTP proxy to reach the server through (CONNECT), http://[user:pass@]host:port; \"\" or direct: "
                    "none. Default: $HTTPS_PROXY (wss://) or $HTTP_PROXY (ws://), minus $NO_PROXY and loopback");
@@ -360,6 +404,14 @@ int cmd_client(const std::vector<std::string>& args) {
       return kExitUsage;
     }
     options.key = *key;
+  }
+  if (!server_key_text.empty()) {
+    auto key = parse_public_key(server_key_text);
+    if (!key) {
+      std::fprintf(stderr, "invalid -server-key: %s\n", key.error().message().c_str());
+      return kExitUsage;
+    }
+    options.server_key = *key;
   }
   for (const auto& h : header_specs) {
     auto colon = h.find(':');
@@ -408,7 +460,12 @@ int cmd_client(const std::vector<std::string>& args) {
                             co_await c.wait_closed();
                             co_return kExitFailure;  // only an unusable URL ends the loop by itself
                           }(client),
-                          [&client]() -> Task<void> { co_await client.close(); });
+                          [&client, shutdown_grace]() -> Task<void> { co_await client.shutdown(shutdown_grace); },
+                          [&client]() -> void {
+                            // close() is a coroutine: a graceful shutdown is waiting in the
+                            // loop; let it end at once.
+                            client.abort_grace();
+                          });
 }
 
 }  // namespace

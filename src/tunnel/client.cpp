@@ -11,6 +11,7 @@
 #include "core/timer.hpp"
 #include "ssh/host_key.hpp"
 #include "ssh/session.hpp"
+#include "tunnel/backoff.hpp"
 #include "tunnel/channel_stream.hpp"
 #include "tunnel/host_rewriter.hpp"
 #include "tunnel/metrics_endpoint.hpp"
@@ -71,9 +72,14 @@ Client::Client(std::string url, ClientOptions options) : url_(std::move(url)), o
   }
   if (options_.backoff_min <= Duration::zero()) options_.backoff_min = std::chrono::milliseconds(100);
   if (options_.backoff_max < options_.backoff_min) options_.backoff_max = options_.backoff_min;
-  if (!options_.key) {
+  if (!options_.key && !options_.server_key) {
     log::warn("no client key configured: the server's identity is NOT verified and the server must run "
               "keyless (set -key or VTUNNEL_KEY)");
+  } else if (!options_.key) {
+    log::warn("no client key configured: the server must run keyless (set -key or VTUNNEL_KEY)");
+  }
+  if (options_.server_key) {
+    log::info("server identity pinned: only host key {} is accepted", host_key_fingerprint(*options_.server_key));
   }
 }
 
@@ -156,20 +162,36 @@ Task<void> Client::close() {
   stopped_.set();
 }
 
+Task<void> Client::shutdown(Duration grace) {
+  draining_ = true;
+  auto deadline = Clock::now() + grace;
+  if (carried_ > 0) log::info("shutting down: waiting up to {} for {} connection(s) to finish", seconds_text(grace), carried_);
+  while (carried_ > 0 && !closing_ && !grace_aborted_) {
+    auto now = Clock::now();
+    if (now >= deadline) {
+      log::info("shutting down: closing {} connection(s) still open after {}", carried_, seconds_text(grace));
+      break;
+    }
+    auto changed = co_await with_timeout(
+        [](WaitQueue& q) -> Task<Result<void>> {
+          bool woken = co_await q.wait();
+          if (!woken) co_return errc::cancelled;
+          co_return Result<void>{};
+        }(carried_changed_),
+        deadline - now);
+    if (!changed && changed.error() == errc::cancelled) break;
+  }
+  co_await close();
+}
+
 Task<void> Client::wait_closed() {
   auto r = co_await stopped_.wait();
   (void)r;
 }
 
 Duration Client::next_backoff(Duration& current) {
-  // Jitter spreads reconnecting clients (thundering herd) without ever going below the
-  // nominal delay or above backoff_max.
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  Duration base = current;
-  current = std::min(current * 2, options_.backoff_max);
-  auto jitter_range = std::chrono::duration_cast<std::chrono::milliseconds>(base / 4).count();
-  Duration jitter = std::chrono::milliseconds(jitter_range > 0 ? std::uniform_int_distribution<long>(0, jitter_range)(rng) : 0);
-  return std::min(base + jitter, options_.backoff_max);
+  return jittered_backoff(current, options_.backoff_min, options_.backoff_max, rng);
 }
 
 Task<void> Client::run() {
@@ -184,7 +206,7 @@ Task<void> Client::run() {
   Duration backoff = options_.backoff_min;
   bool first = true;
   for (;;) {
-    if (closing_) co_return;
+    if (closing_ || draining_) co_return;
     if (!first) metrics_.reconnects_total.inc();
     first = false;
     auto established = co_await establish();
@@ -211,7 +233,7 @@ Task<void> Client::run() {
     co_await serve_session(session);
     session_.reset();
     forwards_accepted_ = 0;
-    if (closing_) co_return;
+    if (closing_ || draining_) co_return;
     // A session that lived a while earns a fresh backoff.
     if (Clock::now() - started > std::chrono::seconds(10)) backoff = options_.backoff_min;
     Duration delay = next_backoff(backoff);
@@ -238,11 +260,28 @@ Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
   ssh::Config config;
   config.role = ssh::Role::client;
   config.user = "vtunnel";
+  // The host key we expect: the pinned one, else the one derived from our key. The verifier keeps
+  // what the server presented, for an error that names both fingerprints.
+  std::optional<Bytes> expected;
+  const char* expected_from = "";
+  if (options_.server_key) {
+    expected = ssh_ed25519_blob(*options_.server_key);
+    expected_from = "pinned with -server-key";
+  } else if (options_.key) {
+    expected = ssh_ed25519_blob(derive_host_key(options_.key->public_key()).public_key());
+    expected_from = "derived from the client key";
+  }
   if (options_.key) {
     auto signing = ssh::SigningKey::ed25519_from_seed(ByteSpan(options_.key->seed().data(), 32));
     config.client_key = std::make_shared<const ssh::SigningKey>(std::move(signing.value()));
-    PublicKey host = derive_host_key(options_.key->public_key()).public_key();
-    config.verify_host_key = ssh::accept_only_host_key(ssh_ed25519_blob(host));
+  }
+  auto presented = std::make_shared<Bytes>();
+  if (expected) {
+    config.verify_host_key = [check = ssh::accept_only_host_key(*expected), presented](std::string_view algorithm,
+                                                                                         ByteSpan blob) {
+      presented->assign(blob.begin(), blob.end());
+      return check(algorithm, blob);
+    };
   } else {
     config.verify_host_key = ssh::accept_any_host_key();
   }
@@ -254,6 +293,13 @@ Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
       metrics_.auth_failures_total.inc();
     }
     session->ws->close();
+    if (handshake.error() == ssh::errc::host_key_mismatch && expected) {
+      log::error("server host key mismatch: expected {} ({}), received {}; not authenticating{}",
+                 fingerprint_sha256(*expected), expected_from, fingerprint_sha256(*presented),
+                 options_.server_key ? ""
+                                     : " (a server with its own -host-key needs clients started with "
+                                       "-server-key vt-pub-...)");
+    }
     co_return handshake.error();
   }
   session->ssh = std::move(*handshake);
@@ -333,6 +379,10 @@ Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
       (void)session->ssh->reject(*incoming, ssh::OpenFailure::unknown_channel_type, "unknown channel type");
       continue;
     }
+    if (draining_) {
+      (void)session->ssh->reject(*incoming, ssh::OpenFailure::connect_failed, "client is shutting down");
+      continue;
+    }
     auto data = decode_tunnel_channel_data(incoming->extra);
     if (!data) {
       metrics_.channel_open_failures_total.inc();
@@ -354,6 +404,15 @@ Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
 }
 
 Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel incoming, Forward forward) {
+  struct Notify {  // destroyed after `carried`: the count is already down when waiters run
+    WaitQueue& q;
+    ~Notify() { q.wake_all(); }
+  } notify{carried_changed_};
+  ++carried_;
+  struct Uncount {
+    std::size_t& n;
+    ~Uncount() { --n; }
+  } carried{carried_};
   // Dial before confirming the channel: if the target is down the user's connection is closed
   // at once, not accepted and then dropped.
   ConnectOptions copts;

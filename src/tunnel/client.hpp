@@ -36,6 +36,9 @@ class MetricsEndpoint;
 
 struct ClientOptions {
   std::optional<PrivateKey> key;  // none: keyless ("none" auth, any host key; loud warning)
+  // Pinned server identity (the server's -host-key): only this host key is accepted, instead of
+  // the key derived from `key`. A mismatch ends the attempt before authentication.
+  std::optional<PublicKey> server_key;
   // Ping interval: 0 means the default (30 s), negative disables (as the Go original).
   Duration keepalive = Duration::zero();
   // No answer to a ping within this: the server is dead, reconnect. Zero: the keepalive
@@ -70,9 +73,18 @@ class Client {
   Task<void> close();
   // Resolves when close() has finished or the loop ended for good (invalid URL).
   Task<void> wait_closed();
+  // Graceful stop: no reconnect, new tunnel channels refused, connections being carried get up
+  // to `grace` to finish; then close().
+  Task<void> shutdown(Duration grace);
+  // Ends a running shutdown()'s grace period now (e.g. a second SIGINT).
+  void abort_grace() noexcept {
+    grace_aborted_ = true;
+    carried_changed_.wake_all();
+  }
 
   bool connected() const noexcept { return session_ != nullptr; }
   std::size_t sessions_established() const noexcept { return sessions_established_; }
+  std::size_t connection_count() const noexcept { return carried_; }
 
   // Prometheus text exposition of metrics() (README "Metrics").
   std::string render_metrics() const;
@@ -98,6 +110,10 @@ class Client {
   Scope tasks_;
   bool started_ = false;
   bool closing_ = false;
+  bool draining_ = false;
+  bool grace_aborted_ = false;
+  std::size_t carried_ = 0;
+  WaitQueue carried_changed_;
   vtunnel::Event first_attempt_;
   std::error_code first_error_;
   vtunnel::Event stopped_;

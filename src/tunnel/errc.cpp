@@ -17,6 +17,9 @@ class Category final : public std::error_category {
       case tunnel_errc::bad_json: return "malformed JSON request";
       case tunnel_errc::bad_port: return "port must be between 1 and 65535";
       case tunnel_errc::message_too_large: return "request too large";
+      case tunnel_errc::key_file_permissions:
+        return "key file is accessible by group or others; restrict it with chmod 600";
+      case tunnel_errc::key_file_format: return "key file must hold one vt-priv-... key (and nothing else)";
     }
     return "unknown tunnel error";
   }

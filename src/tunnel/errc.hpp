@@ -14,6 +14,8 @@ enum class tunnel_errc {
   bad_json,
   bad_port,
   message_too_large,
+  key_file_permissions,
+  key_file_format,
 };
 
 const std::error_category& tunnel_category() noexcept;

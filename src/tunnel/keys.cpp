@@ -5,6 +5,12 @@
 #include <botan/hash.h>
 #include <botan/mem_ops.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "tunnel/errc.hpp"
 
 namespace vtunnel {
@@ -99,6 +105,61 @@ PrivateKey derive_host_key(const PublicKey& client_key) {
   PrivateKey k(seed);
   Botan::secure_scrub_memory(seed.data(), seed.size());
   return k;
+}
+
+std::string fingerprint_sha256(ByteSpan ssh_blob) {
+  auto sha = Botan::HashFunction::create_or_throw("SHA-256");
+  sha->update(ssh_blob.data(), ssh_blob.size());
+  auto digest = sha->final();
+  return "SHA256:" + base64_encode_unpadded(ByteSpan(digest.data(), digest.size()));
+}
+
+std::string host_key_fingerprint(const PublicKey& key) { return fingerprint_sha256(ssh_ed25519_blob(key)); }
+
+Result<PrivateKey> read_private_key_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return std::error_code(errno, std::system_category());
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) {
+    std::error_code ec(errno, std::system_category());
+    ::close(fd);
+    return ec;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return tunnel_errc::key_file_format;
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    ::close(fd);
+    return tunnel_errc::key_file_permissions;
+  }
+  // A key is ~51 characters; anything much longer is not a key file.
+  std::array<char, 512> buf{};
+  std::size_t used = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data() + used, buf.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::error_code ec(errno, std::system_category());
+      ::close(fd);
+      Botan::secure_scrub_memory(buf.data(), buf.size());
+      return ec;
+    }
+    if (n == 0) break;
+    used += std::size_t(n);
+    if (used == buf.size()) break;
+  }
+  ::close(fd);
+  std::string_view text(buf.data(), used);
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  Result<PrivateKey> key = tunnel_errc::key_file_format;
+  if (used < buf.size() && !text.empty() && text.substr(0, kPrivPrefix.size()) == kPrivPrefix) {
+    key = parse_private_key(text);
+  }
+  Botan::secure_scrub_memory(buf.data(), buf.size());
+  return key;
 }
 
 std::string base64_encode_unpadded(ByteSpan data) {

@@ -46,6 +46,17 @@ Bytes ssh_ed25519_blob(const PublicKey& key);
 // The server host key both sides derive from the client's public key.
 PrivateKey derive_host_key(const PublicKey& client_key);
 
+// OpenSSH's fingerprint of an SSH public-key blob: "SHA256:" + unpadded base64 of its SHA-256
+// (what `ssh-keygen -l` prints).
+std::string fingerprint_sha256(ByteSpan ssh_blob);
+// The fingerprint of an ed25519 key as an SSH host key (its ssh_ed25519_blob).
+std::string host_key_fingerprint(const PublicKey& key);
+
+// Reads a vt-priv key from a file (surrounding whitespace ignored). Refuses a file that group
+// or others can read or write, as OpenSSH does for private keys, so a secret that leaked to
+// other users is not used silently.
+Result<PrivateKey> read_private_key_file(const std::string& path);
+
 // Unpadded standard base64 (RFC 4648 §4 without '='), as the Go original's keys use.
 std::string base64_encode_unpadded(ByteSpan data);
 // Strict: only the standard alphabet, no padding, no whitespace; a length that leaves one

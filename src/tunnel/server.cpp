@@ -74,18 +74,31 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
   if (options_.keepalive_timeout <= Duration::zero()) {
     options_.keepalive_timeout = std::clamp<Duration>(options_.keepalive, std::chrono::seconds(2), std::chrono::seconds(15));
   }
-  if (options_.client_key) {
-    PrivateKey host = derive_host_key(*options_.client_key);
-    auto key = ssh::SigningKey::ed25519_from_seed(ByteSpan(host.seed().data(), host.seed().size()));
+  if (options_.host_key) {
+    const auto& seed = options_.host_key->seed();
+    auto key = ssh::SigningKey::ed25519_from_seed(ByteSpan(seed.data(), seed.size()));
     host_key_ = std::make_shared<const ssh::SigningKey>(std::move(key.value()));
+    log::info("server identity: own host key {} ({}); clients pin it with -server-key",
+              format_public_key(options_.host_key->public_key()), host_key_fingerprint());
+  }
+  if (options_.client_key) {
+    if (!host_key_) {
+      PrivateKey host = derive_host_key(*options_.client_key);
+      auto key = ssh::SigningKey::ed25519_from_seed(ByteSpan(host.seed().data(), host.seed().size()));
+      host_key_ = std::make_shared<const ssh::SigningKey>(std::move(key.value()));
+    }
     authorized_blob_ = ssh_ed25519_blob(*options_.client_key);
   } else {
-    Botan::AutoSeeded_RNG rng;
-    host_key_ = std::make_shared<const ssh::SigningKey>(ssh::SigningKey::generate_ecdsa_p256(rng));
+    if (!host_key_) {
+      Botan::AutoSeeded_RNG rng;
+      host_key_ = std::make_shared<const ssh::SigningKey>(ssh::SigningKey::generate_ecdsa_p256(rng));
+    }
     log::warn("no client key configured: ANY client can connect and open ports on this server "
               "(set -client-key or VTUNNEL_CLIENT_KEY)");
   }
 }
+
+std::string Server::host_key_fingerprint() const { return fingerprint_sha256(host_key_->public_blob()); }
 
 Server::~Server() = default;
 
@@ -161,8 +174,39 @@ void Server::close() noexcept {
   if (closing_) return;
   closing_ = true;
   closed_.set();
+  carried_changed_.wake_all();  // a shutdown() waiting out its grace period
   tasks_.cancel();
   for (auto& [port, pl] : listeners_) pl->listener.close();
+}
+
+Task<void> Server::shutdown(Duration grace) {
+  if (closing_) co_return;
+  if (!draining_) {
+    draining_ = true;
+    if (http_accepting_) http_accepting_->close();
+    for (auto& [port, pl] : listeners_) pl->listener.close();
+    notify_sessions_changed();  // connections waiting for a client give up
+    if (carried_ > 0) {
+      log::info("shutting down: waiting up to {} for {} connection(s) to finish", seconds_text(grace), carried_);
+    }
+  }
+  auto deadline = Clock::now() + grace;
+  while (carried_ > 0 && !closing_) {
+    auto now = Clock::now();
+    if (now >= deadline) {
+      log::info("shutting down: closing {} connection(s) still open after {}", carried_, seconds_text(grace));
+      break;
+    }
+    auto changed = co_await with_timeout(
+        [](WaitQueue& q) -> Task<Result<void>> {
+          bool woken = co_await q.wait();
+          if (!woken) co_return errc::cancelled;
+          co_return Result<void>{};
+        }(carried_changed_),
+        deadline - now);
+    if (!changed && changed.error() == errc::cancelled) break;
+  }
+  close();
 }
 
 std::set<std::uint16_t> Server::listener_ports() const {
@@ -190,6 +234,11 @@ std::optional<std::string> Server::lookup_domain(const std::string& domain) cons
 // ---- HTTP + WebSocket ------------------------------------------------------------------------
 
 Task<void> Server::serve_http(TcpListener listener) {
+  http_accepting_ = &listener;
+  struct Forget {
+    TcpListener*& p;
+    ~Forget() { p = nullptr; }
+  } forget{http_accepting_};
   for (;;) {
     auto conn = co_await listener.accept();
     if (!conn) {
@@ -253,6 +302,8 @@ Task<void> Server::run_session(std::unique_ptr<Stream> websocket, TimePoint acce
   if (!handshake) {
     metrics_.handshake_failures_total.inc();
     if (handshake.error() == ssh::errc::auth_failed) metrics_.auth_failures_total.inc();
+    ++failed_handshakes_;
+    last_handshake_error_ = handshake.error();
     log::info("session {}: SSH handshake failed: {}", session->id, handshake.error().message());
     session->ws->close();
     co_return;
@@ -336,6 +387,7 @@ Task<void> Server::refuse_client_channels(std::shared_ptr<Session> session) {
 
 std::string Server::handle_listen(const std::shared_ptr<Session>& session, ByteSpan payload, bool& ok) {
   ok = false;
+  if (draining_) return "server is shutting down";
   auto req = decode_listen_request(payload);
   if (!req) return fmt::format("invalid listen request: {}", req.error().message());
   std::uint16_t port = req->port;
@@ -397,7 +449,7 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
   std::shared_ptr<Session> session;
   ssh::Channel channel;
   for (;;) {
-    if (closing_) co_return;
+    if (closing_ || draining_) co_return;
     if (active_ && active_->ports.count(port) && active_->ssh->is_open()) {
       session = active_;
       Bytes extra = to_bytes(encode_tunnel_channel_data(TunnelChannelData{port}));
@@ -434,6 +486,11 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
   pending.release();
   metrics::GaugeGuard open(metrics_.tunnel_connections);
   metrics_.tunnel_connections_total.inc();
+  struct Notify {  // destroyed after `carried`: the count is already down when waiters run
+    WaitQueue& q;
+    ~Notify() { q.wake_all(); }
+  } notify{carried_changed_};
+  CountGuard carried(carried_);
   ChannelStream tunnel(std::move(channel), session);
   RelayOptions ro;
   ro.count_a_to_b = &metrics_.bytes_to_target;

@@ -43,6 +43,9 @@ class MetricsEndpoint;
 
 struct ServerOptions {
   std::optional<PublicKey> client_key;  // none: keyless mode (any client, loud warning)
+  // The server's own ed25519 host key, for clients that pin it (-server-key). None: the key
+  // derived from client_key (the Go original's scheme), or a random one in keyless mode.
+  std::optional<PrivateKey> host_key;
   Duration keepalive = std::chrono::seconds(30);  // <= 0: no pings
   // A session whose ping is not answered within this is considered dead and closed.
   // Zero: the keepalive interval, kept within 2-15 s.
@@ -70,6 +73,9 @@ class Server {
   Task<void> run();
   // Stops accepting, ends every session and connection; run() then returns.
   void close() noexcept;
+  // Graceful stop: no new WebSocket or tunnel connections (connections waiting for a client are
+  // closed), connections already carried get up to `grace` to finish, then close().
+  Task<void> shutdown(Duration grace);
 
   // Runs one client session over an upgraded WebSocket; returns when the session ends.
   Task<void> handle_conn(std::unique_ptr<Stream> websocket);
@@ -102,6 +108,11 @@ class Server {
   std::size_t session_count() const noexcept { return sessions_; }
   bool has_active_session() const noexcept { return active_ != nullptr; }
   std::set<std::uint16_t> listener_ports() const;
+  std::size_t connection_count() const noexcept { return carried_; }  // tunnel connections being carried
+  std::size_t failed_handshakes() const noexcept { return failed_handshakes_; }
+  std::error_code last_handshake_error() const noexcept { return last_handshake_error_; }
+  // The SSH host key's fingerprint (SHA256:..., as ssh-keygen -l prints it).
+  std::string host_key_fingerprint() const;
 
  private:
   struct Session;
@@ -129,6 +140,12 @@ class Server {
   std::size_t sessions_ = 0;
   std::size_t handshaking_ = 0;
   std::uint64_t next_session_id_ = 1;
+  bool draining_ = false;             // shutdown(): accept nothing new
+  TcpListener* http_accepting_ = nullptr;  // serve_http's listener while it runs
+  std::size_t carried_ = 0;
+  WaitQueue carried_changed_;
+  std::size_t failed_handshakes_ = 0;
+  std::error_code last_handshake_error_;
   std::map<std::string, std::string> domains_;
   std::unique_ptr<proxy::ProxyServer> proxy_;
   TunnelMetrics metrics_;

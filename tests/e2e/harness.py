@@ -305,7 +305,7 @@ class Proc:
         self.out_path = os.path.join(logdir, "%s.out" % name)
         self.err_path = os.path.join(logdir, "%s.err" % name)
         full_env = dict(os.environ)
-        for k in ("VTUNNEL_KEY", "VTUNNEL_CLIENT_KEY"):
+        for k in ("VTUNNEL_KEY", "VTUNNEL_CLIENT_KEY", "VTUNNEL_HOST_KEY", "VTUNNEL_SERVER_KEY"):
             full_env.pop(k, None)  # never inherit keys by accident
         if env:
             for k, v in env.items():
