@@ -203,6 +203,7 @@ Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
   }
   ssh::Config config;
   config.role = ssh::Role::client;
+  config.max_channels = kMaxTunnelChannels;
   config.user = "vtunnel";
   if (options_.key) {
     auto signing = ssh::SigningKey::ed25519_from_seed(ByteSpan(options_.key->seed().data(), 32));

@@ -190,6 +190,7 @@ Task<void> Server::handle_conn(std::unique_ptr<Stream> websocket) {
   if (closing_) co_return;
   ssh::Config config;
   config.role = ssh::Role::server;
+  config.max_channels = kMaxTunnelChannels;
   config.host_key = host_key_;
   config.authorized_client_key = authorized_blob_;
   auto session = std::make_shared<Session>();
