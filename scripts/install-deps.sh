@@ -14,6 +14,8 @@ packages=(
   openssh-server openssh-client python3 python3-paramiko python3-asyncssh python3-websockets
   openssl curl ca-certificates procps iproute2
   golang-go golang-golang-x-crypto-dev golang-github-gorilla-websocket-dev
+  # benchmarks: HTTP load (wrk) and the plain relay baseline (socat)
+  wrk socat
 )
 
 missing=()
