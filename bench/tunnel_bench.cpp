@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <dirent.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -38,6 +39,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -223,10 +226,17 @@ bool send_pattern(int fd, std::uint64_t size) {
 
 // Receives until EOF, checking the pattern; returns the count, or -1 on error/stall, -2 on a
 // content mismatch (offset in `bad_at`).
-std::int64_t recv_pattern(int fd, std::vector<std::uint8_t>& buf, std::uint64_t& bad_at) {
+// A non-zero `rate` (bytes per second) reads slowly: at most 16 KiB at a time, paced.
+std::int64_t recv_pattern(int fd, std::vector<std::uint8_t>& buf, std::uint64_t& bad_at, std::uint32_t rate = 0) {
   std::uint64_t off = 0;
+  auto t0 = SteadyClock::now();
   for (;;) {
-    ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+    if (rate > 0) {
+      double due = double(off) / double(rate);
+      double now = since(t0);
+      if (due > now) std::this_thread::sleep_for(std::chrono::duration<double>(due - now));
+    }
+    ssize_t r = ::recv(fd, buf.data(), rate > 0 ? std::min<std::size_t>(buf.size(), 16384) : buf.size(), 0);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return -1;
     if (r == 0) return std::int64_t(off);
@@ -243,16 +253,251 @@ std::int64_t recv_pattern(int fd, std::vector<std::uint8_t>& buf, std::uint64_t&
   }
 }
 
+// ---- HTTP responder ------------------------------------------------------------------------------
+// The backend for wrk: one epoll thread, non-blocking, keep-alive; answers every request
+// ("GET /N ...\r\n\r\n", N the body size in bytes, default 1024) with a fixed 200 response.
+// Connections arrive through the Backend (which read the first byte, 'G').
+
+class HttpResponder {
+ public:
+  HttpResponder() {
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) fatal("epoll_create1 failed");
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "http-backend");
+      run();
+    });
+  }
+  ~HttpResponder() {
+    stop_ = true;
+    thread_.join();
+    for (auto& [fd, c] : conns_) ::close(fd);
+    ::close(ep_);
+  }
+  // Takes over `fd`; `first` holds the bytes already read from it.
+  void adopt(int fd, std::string first) {
+    int fl = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    auto c = std::make_unique<Conn>();
+    c->fd = fd;
+    c->in = std::move(first);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    std::lock_guard lock(m_);
+    conns_[fd] = std::move(c);
+    if (::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      conns_.erase(fd);
+      ::close(fd);
+    }
+  }
+  std::uint64_t requests() const { return requests_; }
+
+ private:
+  struct Conn {
+    int fd = -1;
+    std::string in;
+    std::string out;
+    std::size_t out_off = 0;
+    bool want_out = false;
+  };
+  const std::string& response(std::size_t body) {
+    auto it = responses_.find(body);
+    if (it != responses_.end()) return it->second;
+    std::string r = fmt::format("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", body);
+    for (std::size_t i = 0; i < body; ++i) r += char(g_pattern[i % kPeriod]);
+    return responses_.emplace(body, std::move(r)).first->second;
+  }
+  void drop(int fd) {
+    ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    std::lock_guard lock(m_);
+    conns_.erase(fd);
+  }
+  // false: the connection is done.
+  bool flush(Conn& c) {
+    while (c.out_off < c.out.size()) {
+      ssize_t w = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EAGAIN) break;
+      if (w <= 0) return false;
+      c.out_off += std::size_t(w);
+    }
+    if (c.out_off == c.out.size()) {
+      c.out.clear();
+      c.out_off = 0;
+    }
+    bool want = !c.out.empty();
+    if (want != c.want_out) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u);
+      ev.data.fd = c.fd;
+      ::epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+      c.want_out = want;
+    }
+    return true;
+  }
+  // false: the connection is done.
+  bool on_readable(Conn& c) {
+    char buf[16384];
+    bool eof = false;
+    for (;;) {
+      ssize_t r = ::recv(c.fd, buf, sizeof buf, 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EAGAIN) break;
+      if (r <= 0) {
+        eof = true;
+        break;
+      }
+      c.in.append(buf, std::size_t(r));
+    }
+    std::size_t pos = 0;
+    for (;;) {
+      auto end = c.in.find("\r\n\r\n", pos);
+      if (end == std::string::npos) break;
+      std::size_t body = 1024;
+      auto sp = c.in.find(' ', pos);
+      if (sp != std::string::npos && sp + 2 < end && c.in[sp + 1] == '/') {
+        std::size_t v = std::strtoul(c.in.c_str() + sp + 2, nullptr, 10);
+        if (v > 0 && v <= kPeriod) body = v;
+      }
+      c.out += response(body);
+      ++requests_;
+      pos = end + 4;
+    }
+    c.in.erase(0, pos);
+    if (c.in.size() > 65536) return false;  // not HTTP
+    if (!flush(c)) return false;
+    return !eof;
+  }
+  void run() {
+    epoll_event evs[128];
+    while (!stop_) {
+      int n = ::epoll_wait(ep_, evs, 128, 100);
+      for (int i = 0; i < n; ++i) {
+        int fd = evs[i].data.fd;
+        Conn* c;
+        {
+          std::lock_guard lock(m_);
+          auto it = conns_.find(fd);
+          if (it == conns_.end()) continue;
+          c = it->second.get();
+        }
+        bool keep = true;
+        if (evs[i].events & EPOLLOUT) keep = flush(*c);
+        if (keep && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) keep = on_readable(*c);
+        if (!keep) drop(fd);
+      }
+    }
+  }
+
+  int ep_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex m_;
+  std::map<int, std::unique_ptr<Conn>> conns_;
+  std::map<std::size_t, std::string> responses_;  // responder thread only
+  std::atomic<std::uint64_t> requests_{0};
+};
+
+// ---- parked connections ----------------------------------------------------------------------------
+// The backend ends of idle connections live in a child process (its own fd table): idle-10k
+// needs 10,000 fds here for the user side, and both sides would exceed a 20,000 fd limit.
+// Created before any thread of its Backend; the child never allocates.
+
+class FdHolder {
+ public:
+  FdHolder() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) fatal("socketpair failed");
+    std::vector<int> held;
+    held.reserve(1u << 17);
+    pid_ = ::fork();
+    if (pid_ < 0) fatal("fork failed");
+    if (pid_ == 0) {
+      ::close(sv[0]);
+      hold(sv[1], held);
+      std::_Exit(0);
+    }
+    ::close(sv[1]);
+    sock_ = sv[0];
+  }
+  ~FdHolder() {
+    ::close(sock_);  // the child sees EOF, exits, and its fds close
+    ::waitpid(pid_, nullptr, 0);
+  }
+  // Hands `fd` over (the caller still closes its own copy).
+  bool give(int fd) {
+    char tag = 'F';
+    iovec iov{&tag, 1};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof ctl;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    std::lock_guard lock(m_);
+    return ::sendmsg(sock_, &msg, MSG_NOSIGNAL) == 1;
+  }
+  // Closes every held fd; returns once the child has done it.
+  void close_all() {
+    std::lock_guard lock(m_);
+    char tag = 'X';
+    if (::send(sock_, &tag, 1, MSG_NOSIGNAL) != 1) return;
+    (void)::recv(sock_, &tag, 1, 0);
+  }
+
+ private:
+  static void hold(int sock, std::vector<int>& held) {
+    for (;;) {
+      char tag = 0;
+      iovec iov{&tag, 1};
+      alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = ctl;
+      msg.msg_controllen = sizeof ctl;
+      ssize_t r = ::recvmsg(sock, &msg, 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return;
+      if (tag == 'X') {
+        for (int fd : held) ::close(fd);
+        held.clear();
+        (void)::send(sock, &tag, 1, MSG_NOSIGNAL);
+        continue;
+      }
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        if (held.size() < held.capacity()) held.push_back(fd);
+        else ::close(fd);
+      }
+    }
+  }
+  pid_t pid_ = -1;
+  int sock_ = -1;
+  std::mutex m_;
+};
+
 // ---- backend ---------------------------------------------------------------------------------------
 // Each connection starts with an op byte: 'P' probe (echo, close), 'C' connect test (echo, close),
 // 'U' + u64 size: sink (check count and content, answer u64 count, close),
 // 'D' + u64 size: source (send the pattern, half-close, wait for EOF),
-// 'R' + u32 response size: request/response (1 KiB requests, until EOF).
+// 'R' + u32 response size: request/response (1 KiB requests, until EOF),
+// 'S' + u64 size + u32 bytes/s: slow sink (reads at that rate, checks, answers the count),
+// 'G': an HTTP request (wrk): the connection goes to the HttpResponder.
 
 class Backend {
  public:
   explicit Backend(int threads) {
-    lfd_ = listen_loopback(port_);
+    lfd_ = listen_loopback(port_);  // after holder_ (the first member) forked: the child does not hold it
     if (lfd_ < 0) fatal("backend: cannot listen");
     for (int i = 0; i < threads; ++i) {
       pool_.emplace_back([this] {
@@ -270,15 +515,12 @@ class Backend {
   std::uint16_t port() const { return port_; }
   std::uint64_t sunk() const { return sunk_; }
   std::uint64_t sourced() const { return sourced_; }
+  std::uint64_t http_requests() const { return http_.requests(); }
   std::string error() {
     std::lock_guard lock(m_);
     return error_;
   }
-  void close_parked() {
-    std::lock_guard lock(m_);
-    for (int fd : parked_) ::close(fd);
-    parked_.clear();
-  }
+  void close_parked() { holder_.close_all(); }
 
  private:
   void fail(std::string e) {
@@ -310,8 +552,7 @@ class Backend {
         return;
       case 'I': {  // idle: echo, then keep the connection open (no thread) until close_parked()
         if (!send_all(fd, &op, 1)) return fail(sock_error("backend idle echo"));
-        std::lock_guard lock(m_);
-        parked_.push_back(::dup(fd));
+        if (!holder_.give(fd)) fail(sock_error("backend: parking an idle connection"));
         return;
       }
       case 'U': {
@@ -337,6 +578,23 @@ class Backend {
         (void)::recv(fd, &b, 1, 0);  // until the user closes
         return;
       }
+      case 'G':
+        http_.adopt(::dup(fd), "G");
+        return;
+      case 'S': {
+        std::uint64_t want = 0;
+        std::uint32_t rate = 0;
+        if (!read_exact(fd, &want, 8) || !read_exact(fd, &rate, 4)) return fail(sock_error("backend slow sink header"));
+        std::uint64_t bad = 0;
+        std::int64_t got = recv_pattern(fd, buf, bad, rate);
+        if (got == -1) return fail(sock_error("backend slow sink"));
+        if (got == -2) return fail(fmt::format("backend slow sink: content mismatch at offset {}", bad));
+        sunk_ += std::uint64_t(got);
+        if (std::uint64_t(got) != want) fail(fmt::format("backend slow sink: received {} bytes, expected {}", got, want));
+        std::uint64_t n = std::uint64_t(got);
+        send_all(fd, &n, 8);
+        return;
+      }
       case 'R': {
         std::uint32_t resp = 0;
         if (!read_exact(fd, &resp, 4)) return fail(sock_error("backend rr header"));
@@ -354,6 +612,7 @@ class Backend {
     }
   }
 
+  FdHolder holder_;  // first: forks before the responder thread starts
   int lfd_ = -1;
   std::uint16_t port_ = 0;
   std::vector<std::thread> pool_;
@@ -361,7 +620,7 @@ class Backend {
   std::atomic<std::uint64_t> sunk_{0}, sourced_{0};
   std::mutex m_;
   std::string error_;
-  std::vector<int> parked_;
+  HttpResponder http_;
 };
 
 // ---- implementations under test ---------------------------------------------------------------------
@@ -385,6 +644,7 @@ class Impl {
   virtual std::pair<long, long> rss_kib() = 0;  // current VmRSS
   virtual void check_alive() {}
   virtual bool single_process() const { return false; }  // server and client share one RSS
+  virtual bool supports(const std::string&) const { return true; }
 };
 
 double process_cpu_self() {
@@ -760,6 +1020,72 @@ class BlackBox final : public Impl {
   std::uint16_t tunnel_port_ = 0;
 };
 
+// The plain relay baseline: one socat process (a child per connection), 128 KiB buffers, no
+// crypto, listening where the tunnel port would be. "server" is socat and its children.
+class PlainRelay final : public Impl {
+ public:
+  explicit PlainRelay(std::string bin) : bin_(std::move(bin)) {}
+  std::string name() const override { return "plain relay (socat)"; }
+  std::uint16_t tunnel_port() const override { return port_; }
+  // Idle memory per connection is not comparable (a process per connection).
+  bool supports(const std::string& sc) const override { return sc != "idle" && sc != "idle-10k"; }
+
+  void start(std::uint16_t backend_port) override {
+    char dir_tmpl[] = "/tmp/vtunnel-bench.XXXXXX";
+    if (!::mkdtemp(dir_tmpl)) fatal("mkdtemp failed");
+    log_ = std::string(dir_tmpl) + "/socat.log";
+    port_ = free_port();
+    pid_ = spawn({bin_, "-b131072", fmt::format("TCP4-LISTEN:{},bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay", port_),
+                  fmt::format("TCP4:127.0.0.1:{},nodelay", backend_port)},
+                 log_);
+    wait_tunnel_ready(port_, *this);
+  }
+  void stop() override {
+    if (pid_ <= 0) return;
+    for (pid_t p : process_tree(pid_)) ::kill(p, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    {
+      std::lock_guard lock(g_children_mutex);
+      std::erase(g_children, pid_);
+    }
+    pid_ = 0;
+  }
+  void check_alive() override {
+    int status = 0;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      {
+        std::lock_guard lock(g_children_mutex);
+        std::erase(g_children, pid_);
+      }
+      fatal(fmt::format("socat exited (status {}):\n{}", status, tail_of(log_)));
+    }
+  }
+  CpuSample cpu() override {
+    double t = 0;
+    for (pid_t p : process_tree(pid_)) t += proc_cpu(p);
+    return {t, 0, 0};
+  }
+  void reset_peak() override {
+    for (pid_t p : process_tree(pid_)) reset_hwm(fmt::format("/proc/{}/clear_refs", p));
+  }
+  std::pair<long, long> peak_kib() override {
+    long t = 0;
+    for (pid_t p : process_tree(pid_)) t += std::max(0L, vm_hwm_kib(fmt::format("/proc/{}/status", p)));
+    return {t, 0};
+  }
+  std::pair<long, long> rss_kib() override {
+    long t = 0;
+    for (pid_t p : process_tree(pid_)) t += std::max(0L, status_kib(fmt::format("/proc/{}/status", p), "VmRSS:"));
+    return {t, 0};
+  }
+
+ private:
+  std::string bin_, log_;
+  pid_t pid_ = 0;
+  std::uint16_t port_ = 0;
+};
+
 // ---- scenarios -----------------------------------------------------------------------------------
 
 struct Outcome {
@@ -937,19 +1263,162 @@ Outcome run_connect(std::uint16_t port, int workers) {
   return o;
 }
 
+// Slow consumers: one download read by the user at `kSlowRate` and one upload the backend reads
+// at that rate, at once, each g_seconds long; the figure is the peak RSS of server + client
+// (it must stay bounded by the flow-control windows, whatever the transfer size).
+constexpr std::uint32_t kSlowRate = 16u << 20;  // bytes per second
+
+std::uint64_t slow_size() { return std::max<std::uint64_t>(4u << 20, std::uint64_t(double(kSlowRate) * g_seconds)); }
+
+Outcome run_slow(std::uint16_t port, Impl& impl) {
+  std::uint64_t size = slow_size();
+  std::string err_down, err_up;
+  auto t0 = SteadyClock::now();
+  std::thread down([&] {
+    int fd = connect_loopback(port);
+    if (fd < 0) {
+      err_down = sock_error("slow download connect");
+      return;
+    }
+    std::uint8_t head[9] = {'D'};
+    std::memcpy(head + 1, &size, 8);
+    std::vector<std::uint8_t> buf(kChunk);
+    std::uint64_t bad = 0;
+    if (!send_all(fd, head, 9)) {
+      err_down = sock_error("slow download request");
+    } else {
+      std::int64_t got = recv_pattern(fd, buf, bad, kSlowRate);
+      if (got == -1) err_down = sock_error("slow download recv");
+      else if (got == -2) err_down = fmt::format("slow download: content mismatch at offset {}", bad);
+      else if (std::uint64_t(got) != size) err_down = fmt::format("slow download: received {} bytes, backend sent {}", got, size);
+    }
+    ::close(fd);
+  });
+  std::thread up([&] {
+    int fd = connect_loopback(port);
+    if (fd < 0) {
+      err_up = sock_error("slow upload connect");
+      return;
+    }
+    std::uint8_t head[13] = {'S'};
+    std::memcpy(head + 1, &size, 8);
+    std::memcpy(head + 9, &kSlowRate, 4);
+    std::uint64_t got = 0;
+    if (!send_all(fd, head, 13) || !send_pattern(fd, size)) err_up = sock_error("slow upload send");
+    else if (::shutdown(fd, SHUT_WR) != 0) err_up = sock_error("slow upload shutdown");
+    else if (!read_exact(fd, &got, 8)) err_up = sock_error("slow upload: waiting for the backend's count");
+    else if (got != size) err_up = fmt::format("slow upload: backend received {} bytes, sent {}", got, size);
+    ::close(fd);
+  });
+  down.join();
+  up.join();
+  if (!err_down.empty()) fatal(err_down);
+  if (!err_up.empty()) fatal(err_up);
+  Outcome o;
+  o.seconds = since(t0);
+  o.bytes = 2 * size;
+  auto [ps, pc] = impl.peak_kib();
+  o.rate = impl.single_process() ? double(ps) / 1024 : double(ps + pc) / 1024;
+  o.unit = "MiB peak";
+  o.streams = 2;
+  return o;
+}
+
+// HTTP through the tunnel with wrk (-t2 -c64 by default): GET /BODY, keep-alive, against the
+// backend's HttpResponder. Skipped (rate -1) when wrk is not installed.
+std::string g_wrk = "wrk";
+bool g_have_wrk = true;
+
+Outcome run_http(std::uint16_t port, int conns, std::size_t body, std::uint64_t& served) {
+  Outcome o;
+  o.unit = "req/s";
+  o.streams = conns;
+  if (!g_have_wrk) {
+    o.rate = -1;
+    return o;
+  }
+  int secs = std::max(1, int(g_seconds + 0.5));
+  std::string cmd = fmt::format("{} -t2 -c{} -d{}s --timeout {}s --latency http://127.0.0.1:{}/{} 2>&1", g_wrk, conns, secs,
+                                g_stall_s, port, body);
+  auto t0 = SteadyClock::now();
+  std::string text;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char b[4096];
+    std::size_t n;
+    while ((n = std::fread(b, 1, sizeof b, f)) > 0) text.append(b, n);
+    int st = ::pclose(f);
+    if (st != 0) fatal(fmt::format("wrk exited with status {}:\n{}", st, text));
+  } else {
+    fatal("cannot run wrk");
+  }
+  o.seconds = since(t0);
+  auto number_after = [&](const std::string& key, double& v, std::string* unit) -> bool {
+    auto p = text.find(key);
+    if (p == std::string::npos) return false;
+    const char* c = text.c_str() + p + key.size();
+    char* e = nullptr;
+    v = std::strtod(c, &e);
+    if (e == c) return false;
+    if (unit) {
+      std::string u;
+      while (*e && std::isalpha(static_cast<unsigned char>(*e))) u += *e++;
+      *unit = u;
+    }
+    return true;
+  };
+  double rps = 0, reqs = 0, p50 = 0, p99 = 0;
+  std::string u50, u99;
+  auto ms = [](double v, const std::string& u) { return u == "us" ? v / 1e3 : u == "s" ? v * 1e3 : v; };
+  if (!number_after("Requests/sec:", rps, nullptr) || !number_after("\n     50%", p50, &u50) || !number_after("\n     99%", p99, &u99))
+    fatal(fmt::format("cannot parse wrk output:\n{}", text));
+  {
+    auto p = text.find(" requests in ");
+    if (p != std::string::npos) {
+      auto q = text.rfind('\n', p);
+      reqs = std::strtod(text.c_str() + (q == std::string::npos ? 0 : q + 1), nullptr);
+    }
+  }
+  if (text.find("Non-2xx") != std::string::npos) fatal(fmt::format("wrk: non-2xx responses:\n{}", text));
+  double errors = 0;
+  if (auto p = text.find("Socket errors:"); p != std::string::npos) {
+    for (const char* key : {"connect ", "read ", "write ", "timeout "}) {
+      auto q = text.find(key, p);
+      if (q != std::string::npos) errors += std::strtod(text.c_str() + q + std::strlen(key), nullptr);
+    }
+  }
+  if (errors > 0.01 * std::max(1.0, reqs)) fatal(fmt::format("wrk: {} socket errors in {} requests:\n{}", errors, reqs, text));
+  o.rate = rps;
+  o.ops = std::uint64_t(reqs);
+  o.bytes = o.ops * body;
+  o.p50_ms = ms(p50, u50);
+  o.p99_ms = ms(p99, u99);
+  served = o.ops;
+  return o;
+}
+
 // Opens n connections through the tunnel (each proven end to end by a 1-byte echo), keeps them
 // open, and reports the growth of the server's and the client's resident memory per connection.
+// Opening stops after kIdleOpenLimit seconds (slow peers); the figure is per connection opened.
+constexpr double kIdleOpenLimit = 45;
+
 Outcome run_idle(std::uint16_t port, int n, Impl& impl, Backend& backend, double& server_kib, double& client_kib) {
+  std::this_thread::sleep_for(200ms);
   auto [s0, c0] = impl.rss_kib();
   std::vector<int> fds;
+  fds.reserve(std::size_t(n));
   auto t0 = SteadyClock::now();
   for (int i = 0; i < n; ++i) {
+    if (since(t0) > kIdleOpenLimit) {
+      std::fprintf(stderr, "   idle: only %d of %d connections opened within %.0f s; measuring those\n", i, n, kIdleOpenLimit);
+      break;
+    }
     int fd = connect_loopback(port);
     if (fd < 0) fatal(sock_error(fmt::format("idle: connection {}", i).c_str()));
     std::uint8_t b = 'I';
     if (!send_all(fd, &b, 1) || !read_exact(fd, &b, 1)) fatal(sock_error(fmt::format("idle: echo on connection {}", i).c_str()));
     fds.push_back(fd);
   }
+  n = int(fds.size());
   Outcome o;
   o.seconds = since(t0);
   std::this_thread::sleep_for(500ms);
@@ -969,11 +1438,13 @@ Outcome run_idle(std::uint16_t port, int n, Impl& impl, Backend& backend, double
 }
 
 int g_idle = 1000;
+int g_idle_big = 10000;
 
 int default_c(const std::string& scenario) {
   if (scenario == "idle") return g_idle;
+  if (scenario == "idle-10k") return g_idle_big;
   if (g_c > 0) return g_c;
-  if (scenario == "rr") return 64;
+  if (scenario == "rr" || scenario == "http" || scenario == "http-64k") return 64;
   if (scenario == "connect") return 32;
   return 8;  // parallel
 }
@@ -984,6 +1455,7 @@ struct Row {
   double cpu_server = 0, cpu_client = 0, cpu_process = 0;  // seconds during the scenario
   long rss_server = -1, rss_client = -1;                   // KiB
   bool in_process = false;
+  bool skipped = false;                             // not applicable to this implementation
   double idle_server_kib = 0, idle_client_kib = 0;  // idle: RSS growth per connection
 };
 
@@ -991,9 +1463,17 @@ Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_pr
   std::uint16_t port = impl.tunnel_port();
   impl.reset_peak();
   auto c0 = impl.cpu();
-  std::uint64_t sunk0 = backend.sunk(), sourced0 = backend.sourced();
+  std::uint64_t sunk0 = backend.sunk(), sourced0 = backend.sourced(), http0 = backend.http_requests();
   Outcome o;
   double idle_s = 0, idle_c = 0;
+  std::uint64_t http_served = 0;
+  if (!impl.supports(sc)) {
+    Row r;
+    r.scenario = sc;
+    r.impl = impl.name();
+    r.skipped = true;
+    return r;
+  }
   if (sc == "upload") o = run_streams(port, {Dir::up}, g_size);
   else if (sc == "download") o = run_streams(port, {Dir::down}, g_size);
   else if (sc == "both") o = run_streams(port, {Dir::up, Dir::down}, g_size);
@@ -1001,11 +1481,24 @@ Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_pr
   else if (sc == "parallel-down") o = run_streams(port, std::vector<Dir>(std::size_t(default_c(sc)), Dir::down), g_size);
   else if (sc == "rr") o = run_rr(port, default_c(sc), g_resp);
   else if (sc == "rr-64k") o = run_rr(port, default_c("rr"), 64 * 1024);
-  else if (sc == "idle") o = run_idle(port, default_c(sc), impl, backend, idle_s, idle_c);
+  else if (sc == "idle" || sc == "idle-10k") o = run_idle(port, default_c(sc), impl, backend, idle_s, idle_c);
+  else if (sc == "http") o = run_http(port, default_c(sc), 1024, http_served);
+  else if (sc == "http-64k") o = run_http(port, default_c(sc), 64 * 1024, http_served);
+  else if (sc == "slow") o = run_slow(port, impl);
   else if (sc == "connect") o = run_connect(port, default_c(sc));
   else fatal("unknown scenario " + sc);
   auto c1 = impl.cpu();
   impl.check_alive();
+  if (o.rate < 0) {  // not measurable here (e.g. no wrk)
+    Row r;
+    r.scenario = sc;
+    r.impl = impl.name();
+    r.skipped = true;
+    return r;
+  }
+  if (backend.http_requests() - http0 < http_served)
+    fatal(fmt::format("{} / {}: wrk counted {} responses, the backend sent {}", impl.name(), sc, http_served,
+                      backend.http_requests() - http0));
   auto berr = backend.error();
   if (!berr.empty()) fatal(fmt::format("{} / {}: {}", impl.name(), sc, berr));
   // Cross-check the backend's own counters with what the scenario moved.
@@ -1013,6 +1506,7 @@ Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_pr
   if (sc == "upload" || sc == "parallel") up = o.bytes;
   if (sc == "download" || sc == "parallel-down") down = o.bytes;
   if (sc == "both") up = down = g_size;
+  if (sc == "slow") up = down = slow_size();
   if (backend.sunk() - sunk0 != up || backend.sourced() - sourced0 != down)
     fatal(fmt::format("{} / {}: backend counted {} in / {} out, expected {} / {}", impl.name(), sc,
                       backend.sunk() - sunk0, backend.sourced() - sourced0, up, down));
@@ -1042,7 +1536,10 @@ double cpu_per(const Row& r, double cpu) {
 std::string scenario_label(const Row& r) {
   if (r.scenario == "rr") return fmt::format("rr {} B req / {} B resp, c={}", kRequest, g_resp, r.o.streams);
   if (r.scenario == "rr-64k") return fmt::format("rr {} B req / 64 KiB resp, c={}", kRequest, r.o.streams);
-  if (r.scenario == "idle") return fmt::format("idle: {} open connections, RSS growth", r.o.streams);
+  if (r.scenario == "idle" || r.scenario == "idle-10k") return fmt::format("idle: {} open connections, RSS growth", r.o.streams);
+  if (r.scenario == "http") return fmt::format("HTTP 1 KiB responses, wrk -t2 -c{}", r.o.streams);
+  if (r.scenario == "http-64k") return fmt::format("HTTP 64 KiB responses, wrk -t2 -c{}", r.o.streams);
+  if (r.scenario == "slow") return fmt::format("slow consumers ({} MiB up + down at {} MiB/s)", slow_size() >> 20, kSlowRate >> 20);
   if (r.scenario == "connect") return fmt::format("connect (1-byte echo), c={}", r.o.streams);
   if (r.scenario == "parallel" || r.scenario == "parallel-down")
     return fmt::format("{} x{} ({} each)", r.scenario, r.o.streams, fmt::format("{} MiB", g_size >> 20));
@@ -1082,20 +1579,25 @@ std::string exe_dir() {
 void usage(FILE* f) {
   std::fprintf(f,
                "usage: vtunnel-bench [SCENARIO[,SCENARIO...]] [options]\n"
-               "scenarios: upload download both parallel parallel-down rr rr-64k connect idle\n"
-               "           (default: upload download both parallel rr connect)\n"
+               "scenarios: upload download both parallel parallel-down rr rr-64k http http-64k connect idle idle-10k slow\n"
+               "           (default: upload download parallel http http-64k connect idle idle-10k slow)\n"
                "  -size BYTES        per stream (default 512M; K/M/G suffixes)\n"
                "  -c N               streams (parallel, default 8) / connections (rr 64, connect 32)\n"
                "  -seconds S         duration of rr and connect (default 5)\n"
                "  -resp BYTES        rr response size (default 1024; requests are 1 KiB); rr-64k: 64 KiB\n"
-               "  -idle-conns N      idle: connections held open (default 1000)\n"
+               "  -idle-conns N      idle: connections held open (default 1000); idle-10k: -idle-big N (10000)\n"
                "  --inproc           run ours in this process (the default when no binary is given)\n"
                "  --ours-bin PATH    run our CLI black-box (vtunnel server/client)\n"
                "  --compare-go PATH  also run the Go peer (vtpeer) black-box; ratios are against it\n"
                "                     (with no --ours-bin/--inproc: ours = the vtunnel CLI next to this build)\n"
                "  --compare-openssh  also run OpenSSH: a throwaway sshd (root) + ssh -N -R, aes128-gcm\n"
+               "  --compare-socat [PATH]  also run the plain relay baseline: socat -b131072, no crypto\n"
+               "  --pair NAME=SERVER_BIN,CLIENT_BIN[,vtunnel|vtpeer]  any CLI-compatible pair, black-box\n"
+               "                     (repeatable; style vtpeer by default: no -bind flag)\n"
+               "  --compare BIN      shorthand for --pair BIN=BIN,BIN (e.g. your Go build of the original)\n"
                "  --server-bin PATH --client-bin PATH [--server-args-style vtunnel|vtpeer] [--name NAME]\n"
-               "                     any CLI-compatible pair, black-box\n"
+               "                     one CLI-compatible pair, black-box\n"
+               "  --wrk PATH         wrk for the http scenarios (default: wrk on PATH; skipped without it)\n"
                "  --json FILE        write the rows as JSON\n"
                "  --stall-timeout S  fail when a socket makes no progress for S seconds (default 20)\n"
                "  --no-verify        check counts only, not content\n"
@@ -1110,6 +1612,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> scenarios;
   std::string json_path, ours_bin, go_bin, server_bin, client_bin, style = "vtunnel", custom_name;
   bool inproc = false, openssh = false;
+  std::string socat_bin;
+  struct PairSpec {
+    std::string name, server, client, style;
+  };
+  std::vector<PairSpec> pairs;
   std::string command;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
@@ -1154,6 +1661,31 @@ int main(int argc, char** argv) {
       else if (key == "server-args-style") style = next();
       else if (key == "name") custom_name = next();
       else if (key == "compare-openssh") openssh = true;
+      else if (key == "compare-socat") {
+        socat_bin = "/usr/bin/socat";
+        if (has_val) socat_bin = val;
+        else if (i + 1 < argc && argv[i + 1][0] == '/') socat_bin = argv[++i];
+      } else if (key == "pair") {
+        std::string v = next();
+        auto eq = v.find('=');
+        if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--pair NAME=SERVER_BIN,CLIENT_BIN[,STYLE]");
+        PairSpec ps;
+        ps.name = v.substr(0, eq);
+        std::vector<std::string> parts;
+        std::stringstream ss(v.substr(eq + 1));
+        std::string part;
+        while (std::getline(ss, part, ',')) parts.push_back(part);
+        if (parts.size() < 2 || parts.size() > 3) throw std::invalid_argument("--pair NAME=SERVER_BIN,CLIENT_BIN[,STYLE]");
+        ps.server = parts[0];
+        ps.client = parts[1];
+        ps.style = parts.size() == 3 ? parts[2] : "vtpeer";
+        if (ps.style != "vtunnel" && ps.style != "vtpeer") throw std::invalid_argument("--pair style must be vtunnel or vtpeer");
+        pairs.push_back(ps);
+      } else if (key == "compare") {
+        std::string b = next();
+        pairs.push_back({b, b, b, "vtpeer"});
+      } else if (key == "wrk") g_wrk = next();
+      else if (key == "idle-big") g_idle_big = std::max(1, std::stoi(next()));
       else if (key == "stall-timeout") g_stall_s = std::stoi(next());
       else if (key == "repeat") g_repeat = std::max(1, std::stoi(next()));
       else if (key == "no-verify") g_verify = false;
@@ -1164,7 +1696,27 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-  if (scenarios.empty()) scenarios = {"upload", "download", "both", "parallel", "rr", "connect"};
+  if (scenarios.empty()) scenarios = {"upload", "download", "parallel", "http", "http-64k", "connect", "idle", "idle-10k", "slow"};
+  for (auto& sc : scenarios) {
+    static const char* known[] = {"upload", "download", "both", "parallel", "parallel-down", "rr", "rr-64k", "http",
+                                  "http-64k", "connect", "idle", "idle-10k", "slow"};
+    if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return sc == k; }) == std::end(known)) {
+      std::fprintf(stderr, "vtunnel-bench: unknown scenario %s\n", sc.c_str());
+      usage(stderr);
+      return 2;
+    }
+  }
+  for (auto& sc : scenarios) {
+    if (sc != "http" && sc != "http-64k") continue;
+    std::string probe = fmt::format("{} --version >/dev/null 2>&1", g_wrk);
+    int st = std::system(probe.c_str());
+    // wrk --version exits 1 after printing its version; 127 means not found
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) == 127) {
+      std::fprintf(stderr, "vtunnel-bench: %s not found: http scenarios skipped (apt-get install wrk)\n", g_wrk.c_str());
+      g_have_wrk = false;
+    }
+    break;
+  }
   if (style != "vtunnel" && style != "vtpeer") {
     std::fprintf(stderr, "vtunnel-bench: --server-args-style must be vtunnel or vtpeer\n");
     return 2;
@@ -1177,12 +1729,29 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vtunnel-bench: -resp out of range\n");
     return 2;
   }
-  if ((!go_bin.empty() || openssh) && ours_bin.empty() && !inproc) ours_bin = exe_dir() + "/../apps/vtunnel";
+  if ((!go_bin.empty() || openssh || !socat_bin.empty() || !pairs.empty()) && ours_bin.empty() && !inproc)
+    ours_bin = exe_dir() + "/../apps/vtunnel";
 
+  // idle-10k holds 10,000 user sockets here (the backend ends live in the FdHolder child), and
+  // the server and client (which inherit the limit) about as many each: raise the hard limit
+  // too when allowed.
   rlimit rl{};
   ::getrlimit(RLIMIT_NOFILE, &rl);
+  rlim_t want = rlim_t(std::max(g_idle, g_idle_big)) + 2048;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+    rlimit raised{want, want};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    int fit = int(rl.rlim_cur - 512);
+    std::fprintf(stderr, "vtunnel-bench: RLIMIT_NOFILE %llu: idle runs capped at %d connections\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), fit);
+    g_idle = std::min(g_idle, fit);
+    g_idle_big = std::min(g_idle_big, fit);
+  }
 
   g_pattern.resize(kPeriod + std::max(kChunk, g_resp));
   std::uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -1208,12 +1777,20 @@ int main(int argc, char** argv) {
     impls.push_back(std::make_unique<BlackBox>(custom_name.empty() ? server_bin : custom_name, server_bin, client_bin, style));
     impl_inproc.push_back(false);
   }
+  for (auto& ps : pairs) {
+    impls.push_back(std::make_unique<BlackBox>(ps.name, ps.server, ps.client, ps.style));
+    impl_inproc.push_back(false);
+  }
   if (openssh) {
     impls.push_back(std::make_unique<BlackBox>("OpenSSH ssh -R (aes128-gcm)", "/usr/sbin/sshd", "/usr/bin/ssh", "openssh"));
     impl_inproc.push_back(false);
   }
   if (!go_bin.empty()) {
     impls.push_back(std::make_unique<BlackBox>("Go peer (x/crypto/ssh)", go_bin, go_bin, "vtpeer"));
+    impl_inproc.push_back(false);
+  }
+  if (!socat_bin.empty()) {
+    impls.push_back(std::make_unique<PlainRelay>(socat_bin));
     impl_inproc.push_back(false);
   }
   for (std::size_t i = 0; i < impls.size(); ++i) {
@@ -1242,8 +1819,9 @@ int main(int argc, char** argv) {
 
   int max_c = 1;
   for (auto& sc : scenarios) {
-    if (sc == "upload" || sc == "download" || sc == "idle") continue;  // idle connections hold no backend thread
-    max_c = std::max(max_c, sc == "both" ? 2 : default_c(sc == "rr-64k" ? "rr" : sc));
+    // idle connections and HTTP (the responder's epoll thread) hold no backend thread
+    if (sc == "upload" || sc == "download" || sc == "idle" || sc == "idle-10k" || sc == "http" || sc == "http-64k") continue;
+    max_c = std::max(max_c, sc == "both" || sc == "slow" ? 2 : default_c(sc == "rr-64k" ? "rr" : sc));
   }
   std::vector<Row> rows;
   for (std::size_t k = 0; k < impls.size(); ++k) {
@@ -1256,8 +1834,9 @@ int main(int argc, char** argv) {
       std::vector<Row> runs;
       for (int rep = 0; rep < g_repeat; ++rep) {
         // Memory per idle connection is measured on a freshly started pair: memory that earlier
-        // scenarios left allocated (and the allocator reuses) would hide the growth.
-        if (sc == "idle" && !fresh) {
+        // scenarios left allocated (and the allocator reuses) would hide the growth. The same for
+        // the slow consumers' peak RSS (heap kept from 10,000 idle connections would dominate it).
+        if ((sc == "idle" || sc == "idle-10k" || sc == "slow") && !fresh && impl.supports(sc)) {
           impl.stop();
           impl.start(backend.port());
         }
@@ -1272,6 +1851,11 @@ int main(int argc, char** argv) {
         for (auto& each : runs) all += fmt::format(" {:.0f}", each.o.rate);
         std::fprintf(stderr, "   %-14s runs:%s\n", sc.c_str(), all.c_str());
       }
+      if (r.skipped) {
+        std::fprintf(stderr, "   %-14s (not applicable)\n", sc.c_str());
+        rows.push_back(std::move(r));
+        continue;
+      }
       std::fprintf(stderr, "   %-14s %10.1f %s  (%.2f s, cpu server %.2f s client %.2f s; load %s)\n", sc.c_str(), r.o.rate,
                    r.o.unit.c_str(), r.o.seconds, r.cpu_server, r.cpu_client, loadavg().c_str());
       rows.push_back(std::move(r));
@@ -1280,34 +1864,34 @@ int main(int argc, char** argv) {
   }
   std::string load_after = loadavg();
 
-  // Ratios: against the Go peer when it ran, else against the last implementation.
-  std::string ref = impls.size() > 1 ? impls.back()->name() : "";
-  auto ref_rate = [&](const std::string& sc) -> double {
+  // Ratios: against ours (the first implementation run).
+  std::string ref = impls.front()->name();
+  auto find_row = [&](const std::string& impl, const std::string& sc) -> const Row* {
     for (auto& r : rows)
-      if (r.impl == ref && r.scenario == sc) return r.o.rate;
-    return 0;
+      if (r.impl == impl && r.scenario == sc && !r.skipped) return &r;
+    return nullptr;
   };
 
   std::printf("\nMachine: %s. Load average: %s before, %s after.\n", machine.c_str(), load_before.c_str(), load_after.c_str());
   std::printf("Command: %s\n", command.c_str());
   std::printf("Each row: %s.\n\n", g_repeat > 1 ? fmt::format("the median of {} runs", g_repeat).c_str() : "one run");
   std::printf("| scenario | implementation | rate | p50 / p99 ms | CPU server | CPU client | CPU total | RSS peak server / client |%s\n",
-              ref.empty() ? "" : " vs ref |");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|%s\n", ref.empty() ? "" : "---:|");
+              impls.size() > 1 ? " rate vs ours |" : "");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|%s\n", impls.size() > 1 ? "---:|" : "");
   for (auto& r : rows) {
-    std::string unit = is_stream(r) ? "s/GiB" : "µs/op";
+    if (r.skipped) continue;
     std::string lat = r.o.p50_ms >= 0 ? fmt::format("{:.2f} / {:.2f}", r.o.p50_ms, r.o.p99_ms) : "";
     std::string rss = r.in_process ? fmt::format("{:.0f} MiB (process)", double(r.rss_server) / 1024)
                                    : fmt::format("{:.1f} / {:.1f} MiB", double(r.rss_server) / 1024, double(r.rss_client) / 1024);
     std::string cpu_unit = is_stream(r) ? " s/GiB" : " µs/op";
     std::string ratio;
-    if (!ref.empty()) {
-      double rr = ref_rate(r.scenario);
-      ratio = r.impl == ref ? " 1.00 |" : rr > 0 ? fmt::format(" {:.2f}× |", r.o.rate / rr) : " |";
+    if (impls.size() > 1) {
+      const Row* o = find_row(ref, r.scenario);
+      ratio = o && o->o.rate > 0 ? fmt::format(" {:.2f}× |", r.o.rate / o->o.rate) : " |";
     }
     std::string total = fmt::format("{:.2f}{}", cpu_per(r, r.cpu_server + r.cpu_client), cpu_unit);
     if (r.in_process) total += fmt::format(" (process {:.2f})", cpu_per(r, r.cpu_process));
-    if (r.scenario == "idle") {
+    if (r.scenario == "idle" || r.scenario == "idle-10k") {
       std::string per = r.in_process ? fmt::format("process (server + client): {:.1f} KiB per connection", r.idle_server_kib)
                                      : fmt::format("server / client: {:.1f} / {:.1f} KiB per connection", r.idle_server_kib,
                                                    r.idle_client_kib);
@@ -1315,24 +1899,113 @@ int main(int argc, char** argv) {
                   per.c_str(), ratio.c_str());
       continue;
     }
+    if (r.scenario == "slow") {
+      double gib = double(r.o.bytes) / double(1ull << 30);
+      std::printf("| %s | %s | %.1f MiB peak RSS | | %.2f s/GiB | %.2f s/GiB | %.2f s/GiB | %s |%s\n", scenario_label(r).c_str(),
+                  r.impl.c_str(), r.o.rate, r.cpu_server / gib, r.cpu_client / gib, (r.cpu_server + r.cpu_client) / gib,
+                  rss.c_str(), ratio.c_str());
+      continue;
+    }
     std::printf("| %s | %s | %.0f %s | %s | %.2f%s | %.2f%s | %s | %s |%s\n", scenario_label(r).c_str(), r.impl.c_str(),
                 r.o.rate, r.o.unit.c_str(), lat.c_str(), cpu_per(r, r.cpu_server), cpu_unit.c_str(),
                 cpu_per(r, r.cpu_client), cpu_unit.c_str(), total.c_str(), rss.c_str(), ratio.c_str());
   }
-  if (!ref.empty()) std::printf("\nRatios: rate / rate of %s in this run (idle: memory ratio, lower is better).\n", ref.c_str());
-  std::printf("CPU: seconds per GiB moved through the tunnel (streams) or microseconds per request/connection; "
+  std::printf("\nCPU: seconds per GiB moved through the tunnel (streams) or microseconds per request/connection; "
               "server and client processes (in-process: their threads; \"process\" includes the load generator).\n");
+
+  // The summary: one line per figure, one column per implementation, then ours ÷ each peer.
+  enum class What { rate, cpu, p99, value };
+  struct Fig {
+    std::string label, scenario;
+    What what;
+    bool lower_better;
+    std::string unit;
+  };
+  std::vector<Fig> figs = {
+      {"one stream, upload", "upload", What::rate, false, "MiB/s"},
+      {"one stream, download", "download", What::rate, false, "MiB/s"},
+      {"upload + download at once", "both", What::rate, false, "MiB/s"},
+      {"8 streams aggregate, upload", "parallel", What::rate, false, "MiB/s"},
+      {"8 streams aggregate, download", "parallel-down", What::rate, false, "MiB/s"},
+      {"CPU per GiB, upload (server + client)", "upload", What::cpu, true, "s/GiB"},
+      {"CPU per GiB, download (server + client)", "download", What::cpu, true, "s/GiB"},
+      {"CPU per GiB, 8 streams (server + client)", "parallel", What::cpu, true, "s/GiB"},
+      {fmt::format("HTTP 1 KiB responses (wrk -t2 -c{})", default_c("http")), "http", What::rate, false, "req/s"},
+      {"HTTP 1 KiB responses, p99 latency", "http", What::p99, true, "ms"},
+      {fmt::format("HTTP 64 KiB responses (wrk -t2 -c{})", default_c("http")), "http-64k", What::rate, false, "req/s"},
+      {"HTTP 64 KiB responses, p99 latency", "http-64k", What::p99, true, "ms"},
+      {fmt::format("request/response 1 KiB, c={}", default_c("rr")), "rr", What::rate, false, "req/s"},
+      {fmt::format("request/response 64 KiB, c={}", default_c("rr")), "rr-64k", What::rate, false, "req/s"},
+      {fmt::format("new connections (1-byte echo, c={})", default_c("connect")), "connect", What::rate, false, "conn/s"},
+      {fmt::format("memory per idle connection ({} open)", g_idle), "idle", What::value, true, "KiB"},
+      {fmt::format("memory per idle connection ({} on one session)", g_idle_big), "idle-10k", What::value, true, "KiB"},
+      {"peak RSS, slow consumers (server + client)", "slow", What::value, true, "MiB"},
+  };
+  auto fig_value = [&](const Fig& f, const Row& r) -> double {
+    switch (f.what) {
+      case What::rate:
+      case What::value: return r.o.rate;
+      case What::cpu: return cpu_per(r, r.cpu_server + r.cpu_client);
+      case What::p99: return r.o.p99_ms;
+    }
+    return 0;
+  };
+  struct SummaryLine {
+    Fig fig;
+    std::vector<double> values;  // per implementation; < 0: not run
+  };
+  std::vector<SummaryLine> summary;
+  for (auto& f : figs) {
+    SummaryLine line{f, {}};
+    bool any = false;
+    for (auto& impl : impls) {
+      const Row* r = find_row(impl->name(), f.scenario);
+      line.values.push_back(r ? fig_value(f, *r) : -1);
+      any = any || r;
+    }
+    if (any) summary.push_back(line);
+  }
+  std::printf("\nSummary (ratios: ours ÷ peer; above 1 is better for ours where higher is better, below 1 where lower is better):\n\n|"
+              " figure |");
+  for (auto& impl : impls) std::printf(" %s |", impl->name().c_str());
+  for (std::size_t k = 1; k < impls.size(); ++k) std::printf(" ours ÷ %s |", impls[k]->name().c_str());
+  std::printf("\n|---|");
+  for (std::size_t k = 0; k < 2 * impls.size() - 1; ++k) std::printf("---:|");
+  std::printf("\n");
+  auto fmt_value = [](double v) {
+    if (v < 0) return std::string("—");
+    if (v >= 100) return fmt::format("{:.0f}", v);
+    if (v >= 10) return fmt::format("{:.1f}", v);
+    return fmt::format("{:.2f}", v);
+  };
+  for (auto& line : summary) {
+    std::printf("| %s (%s%s) |", line.fig.label.c_str(), line.fig.unit.c_str(), line.fig.lower_better ? ", lower is better" : "");
+    for (double v : line.values) std::printf(" %s |", fmt_value(v).c_str());
+    for (std::size_t k = 1; k < impls.size(); ++k) {
+      double a = line.values[0], b = line.values[k];
+      if (a >= 0 && b > 0) std::printf(" %.2f× |", a / b);
+      else std::printf(" — |");
+    }
+    std::printf("\n");
+  }
 
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << "{\n";
     out << fmt::format("  \"command\": \"{}\",\n  \"machine\": \"{}\",\n  \"loadavg_before\": \"{}\",\n  \"loadavg_after\": \"{}\",\n",
                        json_escape(command), json_escape(machine), load_before, load_after);
-    out << fmt::format("  \"size_bytes\": {},\n  \"seconds\": {},\n  \"repeat\": {},\n  \"reference\": \"{}\",\n  \"rows\": [\n", g_size, g_seconds, g_repeat,
-                       json_escape(ref));
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      auto& r = rows[i];
-      double rr = ref.empty() ? 0 : ref_rate(r.scenario);
+    out << fmt::format("  \"size_bytes\": {},\n  \"seconds\": {},\n  \"repeat\": {},\n  \"reference\": \"{}\",\n",
+                       g_size, g_seconds, g_repeat, json_escape(ref));
+    out << "  \"implementations\": [";
+    for (std::size_t k = 0; k < impls.size(); ++k) out << (k ? ", " : "") << "\"" << json_escape(impls[k]->name()) << "\"";
+    out << "],\n  \"rows\": [\n";
+    std::vector<const Row*> run;
+    for (auto& r : rows)
+      if (!r.skipped) run.push_back(&r);
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      auto& r = *run[i];
+      const Row* o = find_row(ref, r.scenario);
+      double rr = o ? o->o.rate : 0;
       out << fmt::format(
           "    {{\"scenario\":\"{}\",\"implementation\":\"{}\",\"in_process\":{},\"rate\":{:.2f},\"unit\":\"{}\","
           "\"streams\":{},\"bytes\":{},\"ops\":{},\"seconds\":{:.4f},\"p50_ms\":{:.4f},\"p99_ms\":{:.4f},"
@@ -1342,7 +2015,28 @@ int main(int argc, char** argv) {
           r.scenario, json_escape(r.impl), r.in_process ? "true" : "false", r.o.rate, r.o.unit, r.o.streams, r.o.bytes,
           r.o.ops, r.o.seconds, r.o.p50_ms, r.o.p99_ms, r.cpu_server, r.cpu_client, r.cpu_process,
           cpu_per(r, r.cpu_server + r.cpu_client), is_stream(r) ? "s/GiB" : "us/op", r.rss_server, r.rss_client,
-          r.idle_server_kib, r.idle_client_kib, rr > 0 ? r.o.rate / rr : 0.0, i + 1 < rows.size() ? "," : "");
+          r.idle_server_kib, r.idle_client_kib, rr > 0 ? r.o.rate / rr : 0.0, i + 1 < run.size() ? "," : "");
+    }
+    out << "  ],\n  \"summary\": [\n";
+    for (std::size_t i = 0; i < summary.size(); ++i) {
+      auto& line = summary[i];
+      out << fmt::format("    {{\"figure\":\"{}\",\"scenario\":\"{}\",\"unit\":\"{}\",\"lower_is_better\":{},\"values\":{{",
+                         json_escape(line.fig.label), line.fig.scenario, line.fig.unit, line.fig.lower_better ? "true" : "false");
+      bool first = true;
+      for (std::size_t k = 0; k < impls.size(); ++k) {
+        if (line.values[k] < 0) continue;
+        out << fmt::format("{}\"{}\":{:.4f}", first ? "" : ",", json_escape(impls[k]->name()), line.values[k]);
+        first = false;
+      }
+      out << "},\"ours_over\":{";
+      first = true;
+      for (std::size_t k = 1; k < impls.size(); ++k) {
+        double a = line.values[0], b = line.values[k];
+        if (!(a >= 0 && b > 0)) continue;
+        out << fmt::format("{}\"{}\":{:.4f}", first ? "" : ",", json_escape(impls[k]->name()), a / b);
+        first = false;
+      }
+      out << fmt::format("}}}}{}\n", i + 1 < summary.size() ? "," : "");
     }
     out << "  ]\n}\n";
   }

@@ -4,16 +4,19 @@
 #   scripts/bench.sh [BUILD_DIR]
 #   BENCH_SECONDS   seconds per rr/connect figure and for the runtime bench (default 3)
 #   BENCH_SIZE      bytes per stream for the tunnel bench (default 256M; K/M/G suffixes)
-#   BENCH_SCENARIOS tunnel scenarios (default upload,download,both,parallel,rr,rr-64k,connect,idle)
+#   BENCH_SCENARIOS tunnel scenarios (default upload,download,parallel,http,http-64k,connect,idle,idle-10k,slow)
 #   BENCH_REPEAT    tunnel bench: runs per figure, the median reported (default 1; 3 takes ~3x as long)
 #   BENCH_GO=0      skip the Go peer even if Go is installed
 #   BENCH_OPENSSH=0 skip OpenSSH ssh -R (run by default as root when /usr/sbin/sshd exists)
-# Bounded: with the defaults the whole script takes about 3 minutes on 2 cores.
+#   BENCH_SOCAT=0   skip the plain relay baseline (socat -b131072, no crypto)
+#   BENCH_PAIRS     more CLI-compatible pairs, space-separated NAME=SERVER_BIN,CLIENT_BIN[,vtunnel|vtpeer]
+#                   (e.g. "go-original=/opt/tunnel/server,/opt/tunnel/client")
+# Bounded: with the defaults the whole script takes about 6 minutes on 2 cores.
 set -euo pipefail
 build=${1:-build}
 secs=${BENCH_SECONDS:-3}
 size=${BENCH_SIZE:-256M}
-scenarios=${BENCH_SCENARIOS:-upload,download,both,parallel,rr,rr-64k,connect,idle}
+scenarios=${BENCH_SCENARIOS:-upload,download,parallel,http,http-64k,connect,idle,idle-10k,slow}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 echo "## runtime (load average $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -37,9 +40,16 @@ if [ "${BENCH_OPENSSH:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ]
   compare+=(--compare-openssh)
 fi
 
+if [ "${BENCH_SOCAT:-1}" != 0 ] && command -v socat >/dev/null 2>&1; then
+  compare+=(--compare-socat "$(command -v socat)")
+fi
+for pair in ${BENCH_PAIRS:-}; do
+  compare+=(--pair "$pair")
+done
+
 echo
 echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-# Ours black-box (our CLI, two processes), then OpenSSH and the Go peer, back to back in one
-# invocation; ratios are against the Go peer (the last one run).
-timeout $((600 * ${BENCH_REPEAT:-1})) "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
+# Ours black-box (our CLI, two processes), then the other pairs, OpenSSH, the Go peer and
+# socat, back to back in one invocation; the summary gives ours ÷ each of them.
+timeout $((900 * ${BENCH_REPEAT:-1})) "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
   --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"

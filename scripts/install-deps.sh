@@ -18,6 +18,8 @@ packages=(
   # packaging tests: cpack -G DEB (dpkg-shlibdeps, file), systemd-analyze verify, man page,
   # nginx in front of the server
   dpkg-dev file systemd man-db groff-base nginx-light
+  # benchmarks: HTTP load (wrk) and the plain relay baseline (socat)
+  wrk socat
 )
 
 missing=()

@@ -123,12 +123,17 @@ ProvidedBufferRing::~ProvidedBufferRing() {
 }
 
 void ProvidedBufferRing::recycle(std::uint16_t id) noexcept {
+  --outstanding_;
+  give_back(id);
+}
+
+void ProvidedBufferRing::give_back(std::uint16_t id) noexcept {
   io_uring_buf_ring_add(br_, buffer(id), unsigned(size_), id, io_uring_buf_ring_mask(count_), 0);
   io_uring_buf_ring_advance(br_, 1);
   waiters_.wake_one();
 }
 
-Task<Result<ProvidedBuffer>> ProvidedBufferRing::recv(TcpStream& stream) {
+Task<Result<ProvidedBuffer>> ProvidedBufferRing::recv(TcpStream& stream, bool wait_for_buffer) {
   for (;;) {
     if (stream.fd_ < 0) co_return errc::closed;
     int res;
@@ -144,6 +149,7 @@ Task<Result<ProvidedBuffer>> ProvidedBufferRing::recv(TcpStream& stream) {
       flags = op.cqe_flags();
     }
     if (res == -ENOBUFS) {
+      if (!wait_for_buffer) co_return std::make_error_code(std::errc::no_buffer_space);
       bool woken = co_await waiters_.wait();
       if (!woken) co_return errc::cancelled;
       continue;
@@ -152,9 +158,10 @@ Task<Result<ProvidedBuffer>> ProvidedBufferRing::recv(TcpStream& stream) {
     if (!(flags & IORING_CQE_F_BUFFER)) co_return errc::eof;  // res == 0: no buffer was used
     auto id = std::uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
     if (res == 0) {
-      recycle(id);
+      give_back(id);
       co_return errc::eof;
     }
+    ++outstanding_;
     co_return ProvidedBuffer(this, id, std::size_t(res));
   }
 }

@@ -76,12 +76,15 @@ class ProvidedBufferRing {
   ProvidedBufferRing& operator=(const ProvidedBufferRing&) = delete;
 
   // One recv on `stream` into whichever buffer the kernel picks. When the ring is empty
-  // (-ENOBUFS) it waits for a buffer to be recycled and tries again.
-  Task<Result<ProvidedBuffer>> recv(TcpStream& stream);
+  // (-ENOBUFS) it waits for a buffer to be recycled and tries again, or, with
+  // wait_for_buffer == false, fails with std::errc::no_buffer_space.
+  Task<Result<ProvidedBuffer>> recv(TcpStream& stream, bool wait_for_buffer = true);
 
   std::uint8_t* buffer(std::uint16_t id) const noexcept { return slab_ + std::size_t(id) * size_; }
   void recycle(std::uint16_t id) noexcept;
   std::size_t buffer_size() const noexcept { return size_; }
+  // Buffers handed out by recv() and not yet recycled.
+  std::size_t outstanding() const noexcept { return outstanding_; }
 
  private:
   Loop& loop_;
@@ -92,7 +95,9 @@ class ProvidedBufferRing {
   std::size_t br_bytes_ = 0;
   std::uint8_t* slab_ = nullptr;
   std::size_t slab_bytes_ = 0;
+  std::size_t outstanding_ = 0;
   WaitQueue waiters_;  // recv() calls that met -ENOBUFS
+  void give_back(std::uint16_t id) noexcept;
 };
 
 }  // namespace vtunnel

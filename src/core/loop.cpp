@@ -60,6 +60,8 @@ Loop::Loop(LoopOptions options) {
 }
 
 Loop::~Loop() {
+  // Services first: they may unregister resources from the ring.
+  while (!services_.empty()) services_.pop_back();
   // Cancel the pending eventfd read and reap until it is gone, so the kernel never writes into
   // freed memory.
   if (wake_armed_) {

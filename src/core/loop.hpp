@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "core/task.hpp"
@@ -101,6 +102,22 @@ class Loop {
   unsigned features() const noexcept { return ring_.features; }
   bool defer_taskrun() const noexcept { return defer_taskrun_; }
 
+  // Per-loop objects a component creates on first use (e.g. the relay's buffer pool), found by
+  // a key the component owns; destroyed with the loop, before its ring.
+  class Service {
+   public:
+    virtual ~Service() = default;
+  };
+  Service* find_service(const void* key) const noexcept {
+    for (auto& s : services_)
+      if (s.first == key) return s.second.get();
+    return nullptr;
+  }
+  Service& add_service(const void* key, std::unique_ptr<Service> service) {
+    services_.emplace_back(key, std::move(service));
+    return *services_.back().second;
+  }
+
  private:
   class Wakeup;
   void run_ready();
@@ -130,6 +147,7 @@ class Loop {
   Wakeup* wakeup_ = nullptr;
   std::vector<std::function<void()>> posted_running_;
   Loop* previous_current_ = nullptr;
+  std::vector<std::pair<const void*, std::unique_ptr<Service>>> services_;
 };
 
 // Runs `task` on `loop` until it completes and returns its result (or rethrows). The entry

@@ -1,14 +1,121 @@
 #include "core/relay.hpp"
 
+#include <algorithm>
+#include <exception>
 #include <memory>
+#include <vector>
 
+#include "core/buffer_pool.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/scope.hpp"
+#include "core/socket.hpp"
 #include "core/timer.hpp"
 
 namespace vtunnel {
 
 namespace {
+
+// The loop's relay buffers: a provided-buffer ring for TCP receives and a pool of plain
+// buffers for everything else (and for TCP when the ring is empty). Created on the first relay.
+class RelayBuffers final : public Loop::Service {
+ public:
+  static constexpr std::uint16_t kRingGroup = 0x7e1a;
+  static constexpr unsigned kRingBuffers = 64;  // 4 MiB of address space, touched as used
+  static constexpr std::size_t kMaxCached = 16;
+
+  static RelayBuffers& current() {
+    Loop& loop = Loop::current();
+    if (Loop::Service* s = loop.find_service(&kKey)) return static_cast<RelayBuffers&>(*s);
+    return static_cast<RelayBuffers&>(loop.add_service(&kKey, std::make_unique<RelayBuffers>()));
+  }
+  static RelayBuffers* current_or_null() {
+    Loop* loop = Loop::current_or_null();
+    return loop ? static_cast<RelayBuffers*>(loop->find_service(&kKey)) : nullptr;
+  }
+
+  RelayBuffers() {
+    try {
+      ring_ = std::make_unique<ProvidedBufferRing>(kRingGroup, kRingBuffers, kRelayBufferSize);
+    } catch (const std::exception& e) {
+      // Kernels before 5.19: TCP waits by poll and reads into a pool buffer instead.
+      log::debug("relay: no provided-buffer ring ({}); using poll + pooled buffers", e.what());
+    }
+  }
+
+  ProvidedBufferRing* ring() noexcept { return ring_.get(); }
+
+  // A pool buffer: returned to the pool (or freed) when destroyed.
+  class Held {
+   public:
+    Held() noexcept = default;
+    Held(RelayBuffers* pool, std::unique_ptr<std::uint8_t[]> data, std::size_t size) noexcept
+        : pool_(pool), data_(std::move(data)), size_(size) {}
+    Held(Held&& o) noexcept = default;
+    Held& operator=(Held&& o) noexcept {
+      if (this != &o) {
+        reset();
+        pool_ = o.pool_;
+        data_ = std::move(o.data_);
+        size_ = o.size_;
+      }
+      return *this;
+    }
+    ~Held() { reset(); }
+    std::uint8_t* data() const noexcept { return data_.get(); }
+    void reset() noexcept {
+      if (data_) pool_->give_back(std::move(data_), size_);
+    }
+
+   private:
+    RelayBuffers* pool_ = nullptr;
+    std::unique_ptr<std::uint8_t[]> data_;
+    std::size_t size_ = 0;
+  };
+
+  Held acquire(std::size_t size) {
+    ++in_use_;
+    ++acquired_;
+    if (size == kRelayBufferSize && !cached_.empty()) {
+      auto b = std::move(cached_.back());
+      cached_.pop_back();
+      return Held(this, std::move(b), size);
+    }
+    return Held(this, std::make_unique_for_overwrite<std::uint8_t[]>(size), size);
+  }
+
+  void count_ring_receive() noexcept { ++ring_receives_; }
+
+  RelayBufferStats stats() const noexcept {
+    RelayBufferStats s;
+    s.in_use = in_use_ + (ring_ ? ring_->outstanding() : 0);
+    s.cached = cached_.size();
+    s.acquired = acquired_;
+    s.ring_receives = ring_receives_;
+    s.ring = ring_ != nullptr;
+    return s;
+  }
+
+ private:
+  static inline const char kKey = 0;
+
+  void give_back(std::unique_ptr<std::uint8_t[]> b, std::size_t size) noexcept {
+    --in_use_;
+    if (size == kRelayBufferSize && cached_.size() < kMaxCached) {
+      try {
+        cached_.push_back(std::move(b));
+      } catch (...) {
+        // no room to cache it: it is freed
+      }
+    }
+  }
+
+  std::unique_ptr<ProvidedBufferRing> ring_;
+  std::vector<std::unique_ptr<std::uint8_t[]>> cached_;
+  std::size_t in_use_ = 0;
+  std::uint64_t acquired_ = 0;
+  std::uint64_t ring_receives_ = 0;
+};
 
 // Shared by the two directions and the idle watchdog; lives in relay()'s frame, which
 // outlives all three (it joins them).
@@ -27,28 +134,61 @@ struct RelayState {
 
 Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64_t& counter,
                         metrics::Counter* live) {
-  std::size_t size = state.options.buffer_size == 0 ? 1 : state.options.buffer_size;
-  auto buffer = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+  RelayBuffers& buffers = RelayBuffers::current();
+  const std::size_t size = std::max<std::size_t>(1, state.options.buffer_size);
+  TcpStream* tcp = nullptr;
+  if (buffers.ring() && size == buffers.ring()->buffer_size()) tcp = dynamic_cast<TcpStream*>(&from);
   for (;;) {
-    auto n = co_await from.read_some(MutableByteSpan(buffer.get(), size));
-    if (!n) {
-      if (n.error() == errc::eof) {
+    ProvidedBuffer received;     // a ring buffer the kernel filled, or
+    RelayBuffers::Held held;     // a pool buffer taken once `from` was readable
+    ByteSpan data;
+    std::error_code failed;
+    bool got = false;
+    if (tcp) {
+      auto r = co_await buffers.ring()->recv(*tcp, false);
+      if (r) {
+        received = std::move(*r);
+        data = received.data();
+        got = true;
+        buffers.count_ring_receive();
+      } else if (r.error() != std::errc::no_buffer_space) {
+        failed = r.error();
+      }  // else the ring is empty: a pool buffer below
+    }
+    if (!got && !failed) {
+      auto ready = co_await from.wait_readable();
+      if (!ready) {
+        failed = ready.error();
+      } else {
+        held = buffers.acquire(size);
+        auto n = co_await from.read_some(MutableByteSpan(held.data(), size));
+        if (n) {
+          data = ByteSpan(held.data(), *n);
+          got = true;
+        } else {
+          failed = n.error();
+        }
+      }
+    }
+    if (failed) {
+      if (failed == errc::eof) {
         auto shut = co_await to.shutdown_write();
         if (!shut) state.fail(shut.error());
-      } else if (n.error() != errc::cancelled) {
-        state.fail(n.error());
+      } else if (failed != errc::cancelled) {
+        state.fail(failed);
       }
       co_return;
     }
     state.last_activity = Clock::now();
-    auto w = co_await to.write_all(ByteSpan(buffer.get(), *n));
+    auto w = co_await to.write_all(data);
     if (!w) {
       if (w.error() != errc::cancelled) state.fail(w.error());
       co_return;
     }
-    counter += *n;
-    if (live) live->inc(*n);
+    counter += data.size();
+    if (live) live->inc(data.size());
     state.last_activity = Clock::now();
+    // `received` / `held` go back at the end of this iteration: nothing is held while waiting.
   }
 }
 
@@ -92,6 +232,11 @@ Task<RelayStats> relay(Stream& a, Stream& b, RelayOptions options) {
   a.close();
   b.close();
   co_return state.stats;
+}
+
+RelayBufferStats relay_buffer_stats() {
+  RelayBuffers* b = RelayBuffers::current_or_null();
+  return b ? b->stats() : RelayBufferStats{};
 }
 
 }  // namespace vtunnel

@@ -5,6 +5,11 @@
 // timeout (no byte moved either way for `idle_timeout`) or cancellation of the awaiting task
 // ends both directions. When relay() returns, both streams have been closed.
 //
+// Buffers exist only while data moves: a direction waits for readability holding no buffer
+// (TCP: a recv into the loop's provided-buffer ring, where the kernel picks a buffer when data
+// arrives; other streams: Stream::wait_readable(), then a buffer from the loop's pool), and
+// gives the buffer back as soon as the bytes are written. An idle relay holds no buffer.
+//
 // The streams are taken by reference: the caller keeps them alive until the task completes
 // (awaiting it directly is the normal use).
 #include <cstddef>
@@ -18,9 +23,11 @@
 
 namespace vtunnel {
 
+inline constexpr std::size_t kRelayBufferSize = 64 * 1024;
+
 struct RelayOptions {
-  std::size_t buffer_size = 64 * 1024;  // per direction, allocated once
-  Duration idle_timeout = Duration::zero();  // zero: no idle timeout
+  std::size_t buffer_size = kRelayBufferSize;  // per direction, held only while data moves
+  Duration idle_timeout = Duration::zero();     // zero: no idle timeout
   // Live byte counters (metrics), bumped once per chunk written; must outlive the relay.
   metrics::Counter* count_a_to_b = nullptr;
   metrics::Counter* count_b_to_a = nullptr;
@@ -41,5 +48,15 @@ struct RelayStats {
 };
 
 Task<RelayStats> relay(Stream& a, Stream& b, RelayOptions options = {});
+
+// The current loop's relay buffers (tests, benchmarks).
+struct RelayBufferStats {
+  std::size_t in_use = 0;           // held by relays now: pool buffers plus ring buffers
+  std::size_t cached = 0;           // free pool buffers kept for reuse
+  std::uint64_t acquired = 0;       // pool buffers handed out so far
+  std::uint64_t ring_receives = 0;  // TCP receives that landed in a provided-buffer ring buffer
+  bool ring = false;                // this loop has the provided-buffer ring
+};
+RelayBufferStats relay_buffer_stats();
 
 }  // namespace vtunnel

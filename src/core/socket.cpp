@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -125,6 +126,17 @@ Task<Result<std::size_t>> TcpStream::read_some(MutableByteSpan buf, Duration tim
   if (res < 0) co_return io_error(res);
   if (res == 0 && !buf.empty()) co_return errc::eof;
   co_return std::size_t(res);
+}
+
+Task<Result<void>> TcpStream::wait_readable() {
+  if (fd_ < 0) co_return errc::closed;
+  int res;
+  {
+    InFlight guard(in_flight_);
+    res = co_await io_op([fd = fd_](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, fd, POLLIN | POLLRDHUP); });
+  }
+  if (res < 0) co_return io_error(res);
+  co_return Result<void>{};  // POLLIN, POLLRDHUP, POLLERR or POLLHUP: read_some() answers now
 }
 
 Task<Result<std::size_t>> TcpStream::write_some(ByteSpan buf) {

@@ -60,6 +60,8 @@ class TcpStream final : public Stream {
   // As read_some, failing with errc::timed_out if nothing arrives within `timeout`
   // (an io_uring linked timeout: no timer bookkeeping on the loop).
   Task<Result<std::size_t>> read_some(MutableByteSpan buf, Duration timeout);
+  // A poll for POLLIN through the ring: no buffer is held while waiting.
+  Task<Result<void>> wait_readable() override;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   using Stream::write_all;
   // One send; may write fewer bytes than given.

@@ -19,6 +19,11 @@ class Stream {
   // finished sending and everything before has been read.
   virtual Task<Result<std::size_t>> read_some(MutableByteSpan buf) = 0;
 
+  // Waits, holding no buffer, until read_some() would not wait (data, EOF or an error is
+  // there), so a caller can take a buffer only when data flows. Streams that cannot tell
+  // return at once (read_some() then waits as usual).
+  virtual Task<Result<void>> wait_readable() { co_return Result<void>{}; }
+
   // Writes every byte of every span, in order, or fails. The spans must stay valid until the
   // returned task completes.
   virtual Task<Result<void>> write_all(std::span<const ByteSpan> bufs) = 0;

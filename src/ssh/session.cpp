@@ -304,6 +304,16 @@ Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
   }
 }
 
+Task<Result<void>> Channel::wait_readable() {
+  auto st = state_;
+  if (!st) co_return errc::invalid_argument;
+  while (st->inbox.size() == st->inbox_offset && !st->eof_received && !st->closed) {
+    bool woken = co_await st->readable.wait();
+    if (!woken) co_return vtunnel::errc::cancelled;
+  }
+  co_return Result<void>{};
+}
+
 Task<Result<void>> Channel::write(ByteSpan data) {
   auto st = state_;
   Session* s = session_;

@@ -54,6 +54,8 @@ class Channel {
 
   // Reads at least one byte; errc::eof once the peer sent EOF (or closed) and all data was read.
   Task<Result<std::size_t>> read(MutableByteSpan buf);
+  // Waits until read() would not wait: data, EOF or close (lets a relay hold no buffer while idle).
+  Task<Result<void>> wait_readable();
   // Writes all of data, waiting for window as needed.
   Task<Result<void>> write(ByteSpan data);
   Result<void> send_eof();

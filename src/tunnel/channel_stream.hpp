@@ -15,6 +15,7 @@ class ChannelStream final : public Stream {
   ~ChannelStream() override { close(); }
 
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return channel_.read(buf); }
+  Task<Result<void>> wait_readable() override { return channel_.wait_readable(); }
   using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   Task<Result<void>> shutdown_write() override;

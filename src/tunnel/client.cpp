@@ -259,6 +259,7 @@ Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
   }
   ssh::Config config;
   config.role = ssh::Role::client;
+  config.max_channels = kMaxTunnelChannels;
   config.user = "vtunnel";
   // The host key we expect: the pinned one, else the one derived from our key. The verifier keeps
   // what the server presented, for an error that names both fingerprints.

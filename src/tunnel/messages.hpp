@@ -12,6 +12,9 @@
 namespace vtunnel {
 
 inline constexpr std::size_t kMaxRequestJson = 4096;
+// Tunnel connections one session carries at once (each is an SSH channel; an idle one costs
+// a few hundred bytes, no relay buffer). The Go original has no limit.
+inline constexpr std::size_t kMaxTunnelChannels = 65536;
 
 struct ListenRequest {
   std::uint16_t port = 0;

@@ -292,6 +292,7 @@ Task<void> Server::run_session(std::unique_ptr<Stream> websocket, TimePoint acce
   if (closing_) co_return;
   ssh::Config config;
   config.role = ssh::Role::server;
+  config.max_channels = kMaxTunnelChannels;
   config.host_key = host_key_;
   config.authorized_client_key = authorized_blob_;
   auto session = std::make_shared<Session>();

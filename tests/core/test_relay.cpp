@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -94,10 +97,13 @@ Task<void> run_relay(Stream& a, Stream& b, RelayOptions options, std::optional<R
 }  // namespace
 
 TEST_CASE("relay: several MiB each way arrive intact, then both directions end", "[core][relay]") {
+  // 16 KiB: smaller than the writes, many turns through pool buffers; the default size: TCP
+  // receives land in the loop's provided-buffer ring.
+  std::size_t buffer_size = GENERATE(std::size_t(16 * 1024), kRelayBufferSize);
   int fds = test::open_fd_count();
   {
     Loop loop;
-    auto body = []() -> Task<void> {
+    auto body = [buffer_size]() -> Task<void> {
       auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
       REQUIRE(l.ok());
       Pair p1 = co_await connected_pair(*l);
@@ -108,7 +114,7 @@ TEST_CASE("relay: several MiB each way arrive intact, then both directions end",
       std::optional<RelayStats> stats;
       Scope scope;
       RelayOptions options;
-      options.buffer_size = 16 * 1024;  // smaller than the writes: many turns
+      options.buffer_size = buffer_size;
       scope.spawn(run_relay(p1.server, p2.server, options, stats));
       scope.spawn(send_pattern(p1.client, 1, k1, sent1));
       scope.spawn(send_pattern(p2.client, 2, k2, sent2));
@@ -125,6 +131,8 @@ TEST_CASE("relay: several MiB each way arrive intact, then both directions end",
       REQUIRE(stats->b_to_a == k2);
       REQUIRE_FALSE(p1.server.is_open());  // relay closed both
       REQUIRE_FALSE(p2.server.is_open());
+      REQUIRE(relay_buffer_stats().in_use == 0);
+      if (buffer_size == kRelayBufferSize && relay_buffer_stats().ring) REQUIRE(relay_buffer_stats().ring_receives > 0);
     };
     sync_wait(loop, body());
   }
@@ -264,6 +272,156 @@ TEST_CASE("relay: a reset on one side ends both directions with an error", "[cor
       REQUIRE(rest.empty());
       REQUIRE(stats->end == RelayEnd::error);
       REQUIRE(stats->error);
+    };
+    sync_wait(loop, body());
+  }
+  REQUIRE(test::open_fd_count() == fds);
+}
+
+namespace {
+
+// A TcpStream seen only as a Stream (so relay() cannot use the ring for it) that still knows
+// how to wait for readability: the pool path.
+class PlainStream final : public Stream {
+ public:
+  explicit PlainStream(TcpStream& s) : s_(s) {}
+  Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return s_.read_some(buf); }
+  Task<Result<void>> wait_readable() override { return s_.wait_readable(); }
+  using Stream::write_all;
+  Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override { return s_.write_all(bufs); }
+  Task<Result<void>> shutdown_write() override { return s_.shutdown_write(); }
+  void close() noexcept override { s_.close(); }
+
+ private:
+  TcpStream& s_;
+};
+
+// Sends `msg` into `from` and reads the same bytes from `to`.
+Task<bool> through(TcpStream& from, TcpStream& to, std::string msg) {
+  auto w = co_await from.write_all(as_bytes(msg));
+  if (!w) co_return false;
+  std::string got;
+  std::uint8_t buf[256];
+  while (got.size() < msg.size()) {
+    auto n = co_await to.read_some(MutableByteSpan(buf), 10s);
+    if (!n) co_return false;
+    got.append(reinterpret_cast<char*>(buf), *n);
+  }
+  co_return got == msg;
+}
+
+}  // namespace
+
+TEST_CASE("relay: idle relays hold no buffers; buffers go back to the pool after each burst", "[core][relay]") {
+  int fds = test::open_fd_count();
+  {
+    Loop loop;
+    auto body = []() -> Task<void> {
+      auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+      REQUIRE(l.ok());
+      constexpr int kRelays = 100;  // half through the ring (TCP), half through the pool (PlainStream)
+      std::vector<Pair> left, right;
+      std::vector<std::unique_ptr<PlainStream>> plain;
+      for (int i = 0; i < kRelays; ++i) {
+        left.push_back(co_await connected_pair(*l));
+        right.push_back(co_await connected_pair(*l));
+      }
+      std::vector<std::optional<RelayStats>> stats(kRelays);
+      Scope relays;
+      for (int i = 0; i < kRelays; ++i) {
+        if (i % 2 == 0) {
+          relays.spawn(run_relay(left[std::size_t(i)].server, right[std::size_t(i)].server, {}, stats[std::size_t(i)]));
+        } else {
+          plain.push_back(std::make_unique<PlainStream>(left[std::size_t(i)].server));
+          plain.push_back(std::make_unique<PlainStream>(right[std::size_t(i)].server));
+          relays.spawn(run_relay(*plain[plain.size() - 2], *plain.back(), {}, stats[std::size_t(i)]));
+        }
+      }
+      (void)co_await sleep_for(20ms);
+      REQUIRE(relay_buffer_stats().in_use == 0);  // every relay is waiting, none holds a buffer
+      auto acquired0 = relay_buffer_stats().acquired;
+      auto ring0 = relay_buffer_stats().ring_receives;
+      for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < kRelays; ++i) {
+          auto& a = left[std::size_t(i)].client;
+          auto& b = right[std::size_t(i)].client;
+          std::string msg = "request " + std::to_string(round) + "/" + std::to_string(i);
+          bool there = co_await through(a, b, msg);
+          REQUIRE(there);
+          bool back = co_await through(b, a, "reply to " + msg);
+          REQUIRE(back);
+        }
+        (void)co_await sleep_for(5ms);
+        auto st = relay_buffer_stats();
+        INFO("round " << round << ": in use " << st.in_use << ", cached " << st.cached);
+        REQUIRE(st.in_use == 0);
+        REQUIRE(st.cached <= 16);
+      }
+      auto st = relay_buffer_stats();
+      REQUIRE(st.acquired - acquired0 >= std::uint64_t(3 * kRelays));  // the pool path: 2 per round-trip
+      if (st.ring) REQUIRE(st.ring_receives - ring0 >= std::uint64_t(3 * kRelays));
+      // Half-close still carried after idling without buffers.
+      for (int i = 0; i < kRelays; ++i) {
+        auto sh = co_await left[std::size_t(i)].client.shutdown_write();
+        REQUIRE(sh.ok());
+        sh = co_await right[std::size_t(i)].client.shutdown_write();
+        REQUIRE(sh.ok());
+      }
+      co_await relays.join();
+      for (auto& s : stats) {
+        REQUIRE(s.has_value());
+        REQUIRE(s->end == RelayEnd::completed);
+      }
+      REQUIRE(relay_buffer_stats().in_use == 0);
+    };
+    sync_wait(loop, body());
+  }
+  REQUIRE(test::open_fd_count() == fds);
+}
+
+TEST_CASE("relay: when the ring runs out, more relays than ring buffers all move their data", "[core][relay]") {
+  int fds = test::open_fd_count();
+  {
+    Loop loop;
+    auto body = []() -> Task<void> {
+      auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+      REQUIRE(l.ok());
+      constexpr int kRelays = 80;  // more than the ring's 64 buffers
+      constexpr std::size_t kBytes = 256 * 1024;
+      std::vector<Pair> left, right;
+      for (int i = 0; i < kRelays; ++i) {
+        left.push_back(co_await connected_pair(*l));
+        right.push_back(co_await connected_pair(*l));
+        // Small socket buffers on the far side: each relay's write blocks early, holding its buffer.
+        int small = 4096;
+        ::setsockopt(right.back().client.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        ::setsockopt(right.back().server.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+      }
+      std::vector<std::optional<RelayStats>> stats(kRelays);
+      std::vector<std::uint64_t> sent(kRelays), got(kRelays);
+      std::vector<std::size_t> counts(kRelays);
+      Scope scope;
+      for (int i = 0; i < kRelays; ++i) {
+        scope.spawn(run_relay(left[std::size_t(i)].server, right[std::size_t(i)].server, {}, stats[std::size_t(i)]));
+        scope.spawn(send_pattern(left[std::size_t(i)].client, std::uint64_t(i), kBytes, sent[std::size_t(i)]));
+      }
+      // Nobody reads yet: the relays fill what they can and then wait to write, each holding a buffer.
+      auto deadline = Clock::now() + 10s;
+      while (relay_buffer_stats().in_use < std::size_t(kRelays) && Clock::now() < deadline) (void)co_await sleep_for(10ms);
+      INFO("in use " << relay_buffer_stats().in_use);
+      REQUIRE(relay_buffer_stats().in_use == std::size_t(kRelays));
+      for (int i = 0; i < kRelays; ++i) {
+        scope.spawn(receive_all(right[std::size_t(i)].client, counts[std::size_t(i)], got[std::size_t(i)]));
+        auto sh = co_await right[std::size_t(i)].client.shutdown_write();
+        REQUIRE(sh.ok());
+      }
+      co_await scope.join();
+      for (int i = 0; i < kRelays; ++i) {
+        REQUIRE(counts[std::size_t(i)] == kBytes);
+        REQUIRE(got[std::size_t(i)] == sent[std::size_t(i)]);
+        REQUIRE(stats[std::size_t(i)]->end == RelayEnd::completed);
+      }
+      REQUIRE(relay_buffer_stats().in_use == 0);
     };
     sync_wait(loop, body());
   }

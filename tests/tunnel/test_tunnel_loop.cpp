@@ -1,7 +1,10 @@
 // Server and Client in one loop, over real loopback sockets (WebSocket + SSH + TCP).
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include "core/loop.hpp"
+#include "core/relay.hpp"
 #include "core/scope.hpp"
 #include "core/socket.hpp"
 #include "core/timer.hpp"
@@ -309,4 +312,99 @@ TEST_CASE("tunnel in one loop: the proxy routes mapped domains into the tunnel",
     co_await backend_conns.join();
   };
   sync_wait(loop, body());
+}
+
+TEST_CASE("tunnel in one loop: many idle connections over one session hold no relay buffers", "[tunnel]") {
+  (void)generate_private_key();
+  // Four sockets per connection in this process (user, server side, client side, backend).
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  int conns = 1000;
+  if (rl.rlim_cur != RLIM_INFINITY) conns = std::min(conns, int((rl.rlim_cur - 200) / 4));
+  REQUIRE(conns >= 100);
+  int fds = test::open_fd_count();
+  {
+    Loop loop;
+    auto body = [conns]() -> Task<void> {
+      Keys keys;
+      auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
+      REQUIRE(backend.ok());
+      Scope backend_conns, background;
+      background.spawn(echo_server(*backend, backend_conns));
+      ServerOptions so;
+      so.client_key = keys.pub;
+      Server server(so);
+      auto addr = server.listen(SocketAddress::loopback_v4(0));
+      REQUIRE(addr.ok());
+      background.spawn(server.run());
+      std::uint16_t tunnel_port = free_port();
+      ClientOptions co;
+      co.key = keys.priv;
+      Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
+      auto listen = co_await client.listen(tunnel_port, "127.0.0.1:" + std::to_string(backend->port()));
+      REQUIRE(listen.ok());
+      auto connected = co_await client.connect();
+      REQUIRE(connected.ok());
+      auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
+      REQUIRE(ready);
+
+      // Opens every connection with a 1-byte echo and keeps it open.
+      std::vector<TcpStream> users;
+      for (int i = 0; i < conns; ++i) {
+        auto c = co_await TcpStream::connect(SocketAddress::loopback_v4(tunnel_port));
+        REQUIRE(c.ok());
+        std::uint8_t b = std::uint8_t('a' + i % 26);
+        auto w = co_await c->write_all(ByteSpan(&b, 1));
+        REQUIRE(w.ok());
+        std::uint8_t back = 0;
+        auto n = co_await c->read_some(MutableByteSpan(&back, 1), 10s);
+        REQUIRE(n.ok());
+        REQUIRE(back == b);
+        users.push_back(std::move(*c));
+      }
+      (void)co_await sleep_for(20ms);
+      // Server and client relays share this loop's buffers: none is held by an idle relay.
+      auto st = relay_buffer_stats();
+      INFO("in use " << st.in_use << ", cached " << st.cached << ", acquired " << st.acquired << ", ring receives "
+                     << st.ring_receives);
+      REQUIRE(st.in_use == 0);
+      REQUIRE(st.acquired + st.ring_receives >= std::uint64_t(4 * conns));  // 4 hops per echo
+
+      // Every connection still works after idling, and half-close still comes through.
+      for (int i = 0; i < conns; i += 7) {
+        std::string msg = "again " + std::to_string(i);
+        auto w = co_await users[std::size_t(i)].write_all(as_bytes(msg));
+        REQUIRE(w.ok());
+        auto sh = co_await users[std::size_t(i)].shutdown_write();
+        REQUIRE(sh.ok());
+        std::string got;
+        std::uint8_t buf[256];
+        for (;;) {
+          auto n = co_await users[std::size_t(i)].read_some(MutableByteSpan(buf), 10s);
+          if (!n) {
+            REQUIRE(n.error() == errc::eof);
+            break;
+          }
+          got.append(reinterpret_cast<char*>(buf), *n);
+        }
+        REQUIRE(got == msg);
+      }
+      users.clear();
+      auto drained = co_await eventually([] { return relay_buffer_stats().in_use == 0; });
+      REQUIRE(drained);
+
+      co_await client.close();
+      server.close();
+      backend->close();
+      backend_conns.cancel();
+      co_await background.join();
+      co_await backend_conns.join();
+    };
+    sync_wait(loop, body());
+  }
+  INFO(test::describe_fds());
+  REQUIRE(test::open_fd_count() == fds);
 }
