@@ -154,7 +154,7 @@ Task<void> Server::serve_http(TcpListener listener) {
       continue;
     }
     if (handshaking_ >= options_.max_handshaking) {
-      log::debug("too many connections in handshake ({}); dropping one", handshaking_);
+      log::debug("too many unauthenticated connections ({}, limit max_handshaking); dropping one", handshaking_);
       continue;  // closed by the destructor
     }
     (void)conn->set_no_delay(true);
@@ -192,11 +192,14 @@ Task<void> Server::handle_conn(std::unique_ptr<Stream> websocket) {
   config.role = ssh::Role::server;
   config.host_key = host_key_;
   config.authorized_client_key = authorized_blob_;
+  config.max_channels = options_.max_channels;
   auto session = std::make_shared<Session>();
   session->id = next_session_id_++;
   session->ws = std::move(websocket);
+  CountGuard unauthenticated(handshaking_);  // counted against max_handshaking until auth
   auto handshake = co_await with_timeout(ssh::Session::server_handshake(*session->ws, config),
                                          options_.handshake_timeout);
+  unauthenticated.release();
   if (!handshake) {
     log::info("session {}: SSH handshake failed: {}", session->id, handshake.error().message());
     session->ws->close();
@@ -224,8 +227,9 @@ Task<void> Server::handle_conn(std::unique_ptr<Stream> websocket) {
   });
   if (active_) log::info("session {} replaces session {} as the active client", session->id, active_->id);
   active_ = session;
-  log::info("session {}: client authenticated ({})", session->id,
-            options_.client_key ? "public key" : "keyless mode");
+  log::info("session {}: client authenticated ({}, user \"{}\", {})", session->id,
+            options_.client_key ? "public key" : "keyless mode", log::escaped(session->ssh->peer_user(), 64),
+            log::escaped(session->ssh->core().peer_version(), 100));
   notify_sessions_changed();
 
   vtunnel::Event ended;
@@ -350,6 +354,11 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
         break;
       }
       if (opened.error() == errc::cancelled) co_return;
+      if (opened.error() == ssh::errc::too_many_channels) {
+        log::warn("127.0.0.1:{}: session {} already has {} channels (max_channels); closing the connection", port,
+                  session->id, options_.max_channels);
+        co_return;
+      }
       if (session->ssh->is_open()) {
         log::info("127.0.0.1:{}: client refused the connection: {}", port,
                   log::escaped(session->ssh->last_open_failure_message()));

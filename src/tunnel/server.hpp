@@ -45,7 +45,10 @@ struct ServerOptions {
   Duration handshake_timeout = std::chrono::seconds(20);  // WebSocket head + SSH handshake
   std::size_t max_listeners = 1024;             // per server (a session cannot open more)
   std::size_t max_pending_per_listener = 4096;  // connections waiting for a client, per port
-  std::size_t max_handshaking = 256;            // concurrent unauthenticated connections
+  // Concurrent unauthenticated connections (WebSocket head or SSH handshake not done yet);
+  // connections accepted beyond it are closed at once.
+  std::size_t max_handshaking = 256;
+  std::size_t max_channels = 1024;              // open tunnel channels per session
 };
 
 class Server {
