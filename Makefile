@@ -7,7 +7,7 @@ CTEST_JOBS ?= 2
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 # Per fuzz target in `make test` (10 targets + the clang build: about 4 minutes).
-TEST_FUZZ_SECONDS ?= 15
+TEST_FUZZ_SECONDS ?= 10
 
 .PHONY: all deps build build-asan demo test test-fast test-sanitize test-fuzz bench fuzz clean
 
