@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 #include "tunnel/keys.hpp"
 #include "tunnel/messages.hpp"
 #include "tunnel/server.hpp"
+#include "ws/http_proxy.hpp"
+#include "ws/tls_server_stream.hpp"
 #include "ws/url.hpp"
 
 #ifndef VTUNNEL_VERSION
@@ -127,6 +130,23 @@ int cmd_keygen(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Re-reads the certificate and key on every SIGHUP: new connections get the new ones; a file
+// that does not load is logged and the old credentials stay.
+Task<void> reload_tls_on_sighup(Server& server, SignalSet& hup, std::string cert, std::string key) {
+  for (;;) {
+    auto signo = co_await hup.wait();
+    if (!signo) co_return;
+    std::string why;
+    auto creds = ws::TlsServerCredentials::load(cert, key, &why);
+    if (!creds) {
+      log::error("SIGHUP: cannot reload the TLS certificate, keeping the current one: {}", why);
+      continue;
+    }
+    server.set_tls_credentials(*creds);
+    log::info("SIGHUP: reloaded TLS certificate {} (new connections use it)", (*creds)->description());
+  }
+}
+
 int cmd_server(const std::vector<std::string>& args) {
   long port = 3001;
   long proxy_port = 0;
@@ -134,6 +154,7 @@ int cmd_server(const std::vector<std::string>& args) {
   std::string bind_address;
   std::string proxy_bind = "127.0.0.1";
   std::chrono::milliseconds keepalive{30'000};
+  std::string tls_cert, tls_key;
   std::string log_level, log_format = "text";
   cli::FlagSet flags("vtunnel server");
   flags.add_int("port", &port, "WebSocket listen port");
@@ -143,10 +164,17 @@ int cmd_server(const std::vector<std::string>& args) {
                    "address for the HTTP proxy; anything but loopback makes an open proxy (warning)");
   flags.add_string("bind", &bind_address, "address for the WebSocket listener (default: all interfaces)");
   flags.add_duration("keepalive", &keepalive, "ping the client this often; 0 disables");
+  flags.add_string("tls-cert", &tls_cert,
+                   "PEM certificate chain: serve wss:// (TLS 1.2) instead of ws://; needs -tls-key; SIGHUP re-reads both");
+  flags.add_string("tls-key", &tls_key, "PEM (PKCS#8, unencrypted) private key of -tls-cert");
   flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
   flags.add_string("log-format", &log_format, "text or json");
   if (int rc = parse_flags(flags, args); rc >= 0) return rc;
   if (!apply_log_flags(log_level, log_format)) return kExitUsage;
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::fprintf(stderr, "-tls-cert and -tls-key go together\n");
+    return kExitUsage;
+  }
   if (port < 1 || port > 65535) {
     std::fprintf(stderr, "invalid -port %ld: must be 1-65535\n", port);
     return kExitUsage;
@@ -165,6 +193,16 @@ int cmd_server(const std::vector<std::string>& args) {
     options.client_key = *key;
   }
   options.keepalive = keepalive;
+  if (!tls_cert.empty()) {
+    std::string why;
+    auto creds = ws::TlsServerCredentials::load(tls_cert, tls_key, &why);
+    if (!creds) {
+      std::fprintf(stderr, "vtunnel server: TLS: %s\n", why.c_str());
+      return kExitFailure;
+    }
+    options.tls = *creds;
+    log::info("TLS certificate {}", (*creds)->description());
+  }
   SocketAddress address;
   if (bind_address.empty()) {
     auto any6 = SocketAddress::parse("::", std::uint16_t(port));
@@ -187,6 +225,12 @@ int cmd_server(const std::vector<std::string>& args) {
     proxy_address = *a;
   }
 
+  // SIGHUP reloads the certificate; blocked (read from a signalfd) only when there is one, so
+  // that without TLS it keeps its default meaning. Before the Loop starts any thread.
+  const bool reload_on_hup = !tls_cert.empty();
+  if (reload_on_hup) SignalSet::block({SIGHUP});
+  std::optional<SignalSet> hup;
+  if (reload_on_hup) hup.emplace({SIGHUP});
   SignalSet signals({SIGINT, SIGTERM});
   Loop loop;
   Server server(std::move(options));
@@ -200,7 +244,8 @@ int cmd_server(const std::vector<std::string>& args) {
                  bound.error().message().c_str());
     return kExitFailure;
   }
-  log::info("vtunnel server {} listening on {} (WebSocket; GET /health)", VTUNNEL_VERSION, bound->to_string());
+  log::info("vtunnel server {} listening on {} ({}; GET /health)", VTUNNEL_VERSION, bound->to_string(),
+            reload_on_hup ? "WebSocket over TLS: wss://" : "WebSocket: ws://");
   if (proxy_port != 0) {
     auto proxy = server.start_proxy(proxy_address);
     if (!proxy) {
@@ -210,10 +255,14 @@ int cmd_server(const std::vector<std::string>& args) {
     }
   }
   return run_until_signal(loop, signals,
-                          [](Server& s) -> Task<int> {
+                          [](Server& s, SignalSet* reload, std::string cert, std::string key) -> Task<int> {
+                            Scope reloader;
+                            if (reload) reloader.spawn(reload_tls_on_sighup(s, *reload, cert, key));
                             co_await s.run();
+                            reloader.cancel();
+                            co_await reloader.join();
                             co_return 0;
-                          }(server),
+                          }(server, hup ? &*hup : nullptr, tls_cert, tls_key),
                           [&server]() -> Task<void> {
                             server.close();
                             co_return;
@@ -227,6 +276,7 @@ int cmd_client(const std::vector<std::string>& args) {
   std::vector<std::string> header_specs;
   std::chrono::milliseconds keepalive{0};
   std::chrono::milliseconds backoff_min{1000}, backoff_max{5000};
+  std::string proxy_url;
   std::string log_level, log_format = "text";
   cli::FlagSet flags("vtunnel client");
   flags.add_string("server", &server_url, "WebSocket server URL, ws://host:port/ or wss://... (required)");
@@ -236,6 +286,9 @@ int cmd_client(const std::vector<std::string>& args) {
   flags.add_duration("keepalive", &keepalive, "keepalive ping interval; 0 = default 30s, negative disables");
   flags.add_duration("backoff-min", &backoff_min, "first reconnect delay");
   flags.add_duration("backoff-max", &backoff_max, "longest reconnect delay");
+  flags.add_string("proxy-url", &proxy_url,
+                   "HTTP proxy to reach the server through (CONNECT), http://[user:pass@]host:port; \"\" or direct: "
+                   "none. Default: $HTTPS_PROXY (wss://) or $HTTP_PROXY (ws://), minus $NO_PROXY and loopback");
   flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
   flags.add_string("log-format", &log_format, "text or json");
   if (int rc = parse_flags(flags, args); rc >= 0) return rc;
@@ -244,8 +297,19 @@ int cmd_client(const std::vector<std::string>& args) {
     std::fprintf(stderr, "missing -server (e.g. -server ws://tunnel.example.com:3001/)\n");
     return kExitUsage;
   }
-  if (auto url = ws::parse_ws_url(server_url); !url) {
-    std::fprintf(stderr, "invalid -server %s: %s\n", server_url.c_str(), url.error().message().c_str());
+  auto parsed_url = ws::parse_ws_url(server_url);
+  if (!parsed_url) {
+    std::fprintf(stderr, "invalid -server %s: %s\n", server_url.c_str(), parsed_url.error().message().c_str());
+    return kExitUsage;
+  }
+  std::optional<std::string> explicit_proxy;
+  if (flags.was_set("proxy-url")) explicit_proxy = proxy_url;
+  auto proxy = ws::select_proxy(*parsed_url, explicit_proxy, ws::ProxyEnvironment::from_process());
+  if (!proxy) {
+    // The URL may hold a password: name only where it came from.
+    std::fprintf(stderr, "invalid proxy URL in %s: %s\n",
+                 explicit_proxy ? "-proxy-url" : (parsed_url->secure ? "$HTTPS_PROXY" : "$HTTP_PROXY"),
+                 proxy.error().message().c_str());
     return kExitUsage;
   }
   if (forward_specs.empty()) {
@@ -270,6 +334,11 @@ int cmd_client(const std::vector<std::string>& args) {
     std::string value = h.substr(colon + 1);
     while (!value.empty() && value.front() == ' ') value.erase(value.begin());
     options.headers.emplace_back(h.substr(0, colon), value);
+  }
+  options.proxy = *proxy;
+  if (options.proxy) {
+    log::info("reaching {} through HTTP proxy {}{}", log::escaped(server_url), options.proxy->redacted(),
+              explicit_proxy ? "" : (parsed_url->secure ? " (from $HTTPS_PROXY)" : " (from $HTTP_PROXY)"));
   }
   options.keepalive = keepalive;
   options.backoff_min = backoff_min;

@@ -168,7 +168,8 @@ Task<void> Client::run() {
         first_attempt_.set();
       }
       Duration delay = next_backoff(backoff);
-      log::warn("cannot connect to {}: {}; retrying in {}", url_, established.error().message(), seconds_text(delay));
+      log::warn("cannot connect to {}: {}; retrying in {}", url_,
+                last_failure_.empty() ? established.error().message() : last_failure_, seconds_text(delay));
       auto slept = co_await sleep_for(delay);
       if (!slept) co_return;
       continue;
@@ -195,10 +196,13 @@ Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
   ws::WsConnectOptions wopts;
   wopts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.connect_timeout);
   wopts.headers = options_.headers;
+  wopts.proxy = options_.proxy;
+  last_failure_.clear();
   auto ws = co_await ws::connect(url_, wopts);
   if (!ws.ok()) {
     if (ws.error == errc::cancelled) co_return errc::cancelled;
     log::debug("WebSocket connect: {}", ws.message());
+    last_failure_ = ws.message();
     co_return ws.error ? ws.error : std::make_error_code(std::errc::connection_aborted);
   }
   ssh::Config config;

@@ -23,6 +23,7 @@
 #include "core/sync.hpp"
 #include "tunnel/keys.hpp"
 #include "tunnel/messages.hpp"
+#include "ws/http_proxy.hpp"
 
 namespace vtunnel {
 
@@ -42,6 +43,9 @@ struct ClientOptions {
   Duration backoff_max = std::chrono::seconds(5);
   Duration connect_timeout = std::chrono::seconds(20);  // dial + TLS + WebSocket + SSH
   Duration dial_timeout = std::chrono::seconds(10);     // each forward target
+  // Reach the server through this HTTP proxy (CONNECT); none: direct. The CLI picks it with
+  // ws::select_proxy (-proxy-url, HTTPS_PROXY / HTTP_PROXY, NO_PROXY).
+  std::optional<ws::ProxyUrl> proxy;
 };
 
 class Client {
@@ -90,6 +94,7 @@ class Client {
   vtunnel::Event stopped_;
   std::shared_ptr<Session> session_;
   std::size_t sessions_established_ = 0;
+  std::string last_failure_;  // why the last connect attempt failed (for the retry log line)
 };
 
 }  // namespace vtunnel

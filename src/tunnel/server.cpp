@@ -13,6 +13,7 @@
 #include "ssh/session.hpp"
 #include "tunnel/channel_stream.hpp"
 #include "tunnel/messages.hpp"
+#include "ws/tls_server_stream.hpp"
 #include "ws/ws_handshake.hpp"
 
 namespace vtunnel {
@@ -49,6 +50,22 @@ struct CountGuard {
 
 std::string seconds_text(Duration d) {
   return fmt::format("{:.0f}s", std::chrono::duration<double>(d).count());
+}
+
+// TLS first when the server has credentials, then the WebSocket handshake (one deadline, the
+// caller's, for both). A failed TLS handshake ends only this connection.
+Task<Result<ws::Accepted>> secure_and_accept(std::unique_ptr<Stream> transport,
+                                             std::shared_ptr<const ws::TlsServerCredentials> tls,
+                                             ws::AcceptOptions options, std::string peer) {
+  if (tls) {
+    auto secured = co_await ws::TlsServerStream::handshake(std::move(transport), std::move(tls));
+    if (!secured.ok()) {
+      log::info("{}: {}", peer, secured.message());
+      co_return secured.error ? secured.error : std::make_error_code(std::errc::protocol_error);
+    }
+    transport = std::move(secured.stream);
+  }
+  co_return co_await ws::accept(std::move(transport), std::move(options));
 }
 }  // namespace
 
@@ -167,8 +184,9 @@ Task<void> Server::handle_http(TcpStream conn) {
   auto peer = conn.peer_address();
   std::string peer_text = peer ? peer->to_string() : "?";
   ws::AcceptOptions opts;
-  auto accepted = co_await with_timeout(ws::accept(std::make_unique<TcpStream>(std::move(conn)), opts),
-                                        options_.handshake_timeout);
+  auto accepted = co_await with_timeout(
+      secure_and_accept(std::make_unique<TcpStream>(std::move(conn)), options_.tls, std::move(opts), peer_text),
+      options_.handshake_timeout);
   if (!accepted) {
     log::debug("{}: WebSocket handshake failed: {}", peer_text, accepted.error().message());
     co_return;

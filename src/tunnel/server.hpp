@@ -34,6 +34,9 @@ class SigningKey;
 namespace proxy {
 class ProxyServer;
 }
+namespace ws {
+class TlsServerCredentials;
+}
 
 struct ServerOptions {
   std::optional<PublicKey> client_key;  // none: keyless mode (any client, loud warning)
@@ -49,6 +52,8 @@ struct ServerOptions {
   // connections accepted beyond it are closed at once.
   std::size_t max_handshaking = 256;
   std::size_t max_channels = 1024;              // open tunnel channels per session
+  // Set: the listener speaks TLS (wss://, https://.../health); handshake_timeout covers TLS too.
+  std::shared_ptr<const ws::TlsServerCredentials> tls;
 };
 
 class Server {
@@ -80,6 +85,10 @@ class Server {
   void remove_domain_mapping(const std::string& domain);
   std::optional<std::string> lookup_domain(const std::string& domain) const;
   const std::map<std::string, std::string>& domain_table() const noexcept { return domains_; }
+
+  // New connections use these TLS credentials from now on (SIGHUP reload); connections
+  // already accepted keep theirs. Null turns TLS off for new connections.
+  void set_tls_credentials(std::shared_ptr<const ws::TlsServerCredentials> tls) { options_.tls = std::move(tls); }
 
   // For tests and metrics.
   std::size_t session_count() const noexcept { return sessions_; }

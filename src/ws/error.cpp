@@ -47,6 +47,13 @@ class Category final : public std::error_category {
       case errc::tls_certificate_rejected: return "TLS server certificate rejected";
       case errc::tls_trust_store: return "cannot load the trusted CA certificates";
       case errc::tls_error: return "TLS error";
+      case errc::bad_proxy_url: return "not a valid proxy URL (http://[user:password@]host[:port])";
+      case errc::proxy_scheme_unsupported: return "proxy URL scheme not supported (only http:// proxies)";
+      case errc::proxy_refused: return "the HTTP proxy refused the CONNECT request";
+      case errc::proxy_bad_response: return "the HTTP proxy's answer is not a valid HTTP response";
+      case errc::proxy_timeout: return "the HTTP proxy did not answer CONNECT in time";
+      case errc::proxy_eof: return "the HTTP proxy closed the connection before answering CONNECT";
+      case errc::tls_credentials: return "cannot load the TLS certificate or key";
     }
     return "unknown WebSocket error";
   }

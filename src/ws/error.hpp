@@ -50,6 +50,15 @@ enum class errc {
   tls_certificate_rejected,     // the server's certificate chain or name did not verify
   tls_trust_store,              // the trusted CA store could not be loaded
   tls_error,                    // a TLS error after the handshake (bad record, fatal alert)
+  // HTTP proxy (CONNECT) on the way to the server.
+  bad_proxy_url,                // not an http://[user:pass@]host[:port] proxy URL
+  proxy_scheme_unsupported,     // https://, socks5://, ... proxies
+  proxy_refused,                // the proxy answered CONNECT with something else than 2xx
+  proxy_bad_response,           // the proxy's answer is not an HTTP response, or too large
+  proxy_eof,                    // the proxy closed the connection before answering
+  proxy_timeout,                // the proxy did not answer CONNECT in time
+  // TLS server.
+  tls_credentials,              // the server certificate or key cannot be loaded
 };
 
 const std::error_category& error_category() noexcept;
