@@ -18,6 +18,7 @@
 #include "tunnel/client.hpp"
 #include "tunnel/keys.hpp"
 #include "tunnel/messages.hpp"
+#include "tunnel/metrics_endpoint.hpp"
 #include "tunnel/server.hpp"
 #include "ws/http_proxy.hpp"
 #include "ws/tls_server_stream.hpp"
@@ -88,6 +89,19 @@ bool apply_log_flags(const std::string& level, const std::string& format) {
   return true;
 }
 
+// -metrics: "off", or an address for a separate listener. False (and a message) if invalid.
+bool parse_metrics_flag(const std::string& text, std::optional<SocketAddress>& out) {
+  out.reset();
+  if (text.empty() || text == "off") return true;
+  auto a = parse_metrics_address(text);
+  if (!a) {
+    std::fprintf(stderr, "invalid -metrics %s: expected off, IP:PORT (e.g. 127.0.0.1:9100) or PORT\n", text.c_str());
+    return false;
+  }
+  out = *a;
+  return true;
+}
+
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : fallback;
@@ -153,6 +167,7 @@ int cmd_server(const std::vector<std::string>& args) {
   std::string client_key = env_or("VTUNNEL_CLIENT_KEY", "");
   std::string bind_address;
   std::string proxy_bind = "127.0.0.1";
+  std::string metrics_flag;
   std::chrono::milliseconds keepalive{30'000};
   std::string tls_cert, tls_key;
   std::string log_level, log_format = "text";
@@ -167,6 +182,9 @@ int cmd_server(const std::vector<std::string>& args) {
   flags.add_string("tls-cert", &tls_cert,
                    "PEM certificate chain: serve wss:// (TLS 1.2) instead of ws://; needs -tls-key; SIGHUP re-reads both");
   flags.add_string("tls-key", &tls_key, "PEM (PKCS#8, unencrypted) private key of -tls-cert");
+  flags.add_string("metrics", &metrics_flag,
+                   "Prometheus metrics: unset = GET /metrics on the -port listener; IP:PORT (e.g. "
+                   "127.0.0.1:9100) = a separate listener instead; off = disabled");
   flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
   flags.add_string("log-format", &log_format, "text or json");
   if (int rc = parse_flags(flags, args); rc >= 0) return rc;
@@ -183,7 +201,10 @@ int cmd_server(const std::vector<std::string>& args) {
     std::fprintf(stderr, "invalid -proxy %ld: must be 0 (off) or 1-65535\n", proxy_port);
     return kExitUsage;
   }
+  std::optional<SocketAddress> metrics_address;
+  if (!parse_metrics_flag(metrics_flag, metrics_address)) return kExitUsage;
   ServerOptions options;
+  options.metrics_on_main_port = metrics_flag.empty();
   if (!client_key.empty()) {
     auto key = parse_public_key(client_key);
     if (!key) {
@@ -244,13 +265,23 @@ int cmd_server(const std::vector<std::string>& args) {
                  bound.error().message().c_str());
     return kExitFailure;
   }
-  log::info("vtunnel server {} listening on {} ({}; GET /health)", VTUNNEL_VERSION, bound->to_string(),
-            reload_on_hup ? "WebSocket over TLS: wss://" : "WebSocket: ws://");
+  log::info("vtunnel server {} listening on {} ({}; GET /health{})", VTUNNEL_VERSION, bound->to_string(),
+            reload_on_hup ? "WebSocket over TLS: wss://" : "WebSocket: ws://",
+            metrics_flag.empty() ? ", GET /metrics" : "");
   if (proxy_port != 0) {
     auto proxy = server.start_proxy(proxy_address);
     if (!proxy) {
       std::fprintf(stderr, "vtunnel server: proxy: listen tcp %s: %s\n", proxy_address.to_string().c_str(),
                    proxy.error().message().c_str());
+      return kExitFailure;
+    }
+  }
+  if (metrics_address) {
+    auto m = server.start_metrics(*metrics_address);
+    if (!m) {
+      std::fprintf(stderr, "vtunnel server: metrics: listen tcp %s: %s\n", metrics_address->to_string().c_str(),
+                   m.error().message().c_str());
+      sync_wait(loop, server.close_proxy());  // started above: end it before the loop goes
       return kExitFailure;
     }
   }
@@ -277,6 +308,7 @@ int cmd_client(const std::vector<std::string>& args) {
   std::chrono::milliseconds keepalive{0};
   std::chrono::milliseconds backoff_min{1000}, backoff_max{5000};
   std::string proxy_url;
+  std::string metrics_flag;
   std::string log_level, log_format = "text";
   cli::FlagSet flags("vtunnel client");
   flags.add_string("server", &server_url, "WebSocket server URL, ws://host:port/ or wss://... (required)");
@@ -289,6 +321,8 @@ int cmd_client(const std::vector<std::string>& args) {
   flags.add_string("proxy-url", &proxy_url,
                    "HTTP proxy to reach the server through (CONNECT), http://[user:pass@]host:port; \"\" or direct: "
                    "none. Default: $HTTPS_PROXY (wss://) or $HTTP_PROXY (ws://), minus $NO_PROXY and loopback");
+  flags.add_string("metrics", &metrics_flag,
+                   "serve Prometheus metrics (GET /metrics) on IP:PORT, e.g. 127.0.0.1:9101 (default off)");
   flags.add_string("log-level", &log_level, "trace, debug, info, warn, error or off (default info; also $VTUNNEL_LOG)");
   flags.add_string("log-format", &log_format, "text or json");
   if (int rc = parse_flags(flags, args); rc >= 0) return rc;
@@ -316,6 +350,8 @@ int cmd_client(const std::vector<std::string>& args) {
     std::fprintf(stderr, "missing -forward (at least one, e.g. -forward 9000=localhost:3000)\n");
     return kExitUsage;
   }
+  std::optional<SocketAddress> metrics_address;
+  if (!parse_metrics_flag(metrics_flag, metrics_address)) return kExitUsage;
   ClientOptions options;
   if (!key_text.empty()) {
     auto key = parse_private_key(key_text);
@@ -357,6 +393,14 @@ int cmd_client(const std::vector<std::string>& args) {
   Loop loop;
   Client client(server_url, std::move(options));
   for (auto& f : forwards) client.add_forward(f);
+  if (metrics_address) {
+    auto m = client.start_metrics(*metrics_address);
+    if (!m) {
+      std::fprintf(stderr, "vtunnel client: metrics: listen tcp %s: %s\n", metrics_address->to_string().c_str(),
+                   m.error().message().c_str());
+      return kExitFailure;
+    }
+  }
   return run_until_signal(loop, signals,
                           [](Client& c) -> Task<int> {
                             auto first = co_await c.connect();

@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev
   # test peers
   openssh-server openssh-client python3 python3-paramiko python3-asyncssh python3-websockets
+  python3-prometheus-client
   openssl curl ca-certificates procps iproute2 tinyproxy
   golang-go golang-golang-x-crypto-dev golang-github-gorilla-websocket-dev
   # packaging tests: cpack -G DEB (dpkg-shlibdeps, file), systemd-analyze verify, man page,

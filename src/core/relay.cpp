@@ -25,7 +25,8 @@ struct RelayState {
   }
 };
 
-Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64_t& counter) {
+Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64_t& counter,
+                        metrics::Counter* live) {
   std::size_t size = state.options.buffer_size == 0 ? 1 : state.options.buffer_size;
   auto buffer = std::make_unique_for_overwrite<std::uint8_t[]>(size);
   for (;;) {
@@ -46,6 +47,7 @@ Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64
       co_return;
     }
     counter += *n;
+    if (live) live->inc(*n);
     state.last_activity = Clock::now();
   }
 }
@@ -69,8 +71,8 @@ Task<RelayStats> relay(Stream& a, Stream& b, RelayOptions options) {
   RelayState state;
   state.options = options;
   state.last_activity = Clock::now();
-  state.directions.spawn(copy_one_way(state, a, b, state.stats.a_to_b));
-  state.directions.spawn(copy_one_way(state, b, a, state.stats.b_to_a));
+  state.directions.spawn(copy_one_way(state, a, b, state.stats.a_to_b, options.count_a_to_b));
+  state.directions.spawn(copy_one_way(state, b, a, state.stats.b_to_a, options.count_b_to_a));
   Scope watchdog;
   if (options.idle_timeout > Duration::zero()) watchdog.spawn(idle_watchdog(state));
 

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "core/loop.hpp"
+#include "core/metrics.hpp"
 #include "core/stream.hpp"
 #include "core/task.hpp"
 
@@ -20,6 +21,9 @@ namespace vtunnel {
 struct RelayOptions {
   std::size_t buffer_size = 64 * 1024;  // per direction, allocated once
   Duration idle_timeout = Duration::zero();  // zero: no idle timeout
+  // Live byte counters (metrics), bumped once per chunk written; must outlive the relay.
+  metrics::Counter* count_a_to_b = nullptr;
+  metrics::Counter* count_b_to_a = nullptr;
 };
 
 enum class RelayEnd {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -150,7 +151,8 @@ Task<void> forward_watchdog(ForwardState& st) {
   }
 }
 
-Task<void> forward_request(TcpStream& client, TcpStream& upstream, const ProxyRequest& req,
+// Returns why the request was refused after the upstream was reached, if it was.
+Task<std::optional<errc>> forward_request(TcpStream& client, TcpStream& upstream, const ProxyRequest& req,
                            MutableByteSpan buffer, std::size_t buffered, const ProxyOptions& options,
                            std::string who) {
   BodyTracker body(req);
@@ -159,7 +161,7 @@ Task<void> forward_request(TcpStream& client, TcpStream& upstream, const ProxyRe
   if (!take) {
     log::warn("proxy: {}: {}", who, message_of(take.error()));
     co_await refuse(client, errc::bad_chunked_body);
-    co_return;
+    co_return errc::bad_chunked_body;
   }
   ByteSpan parts[2] = {as_bytes(req.forward_head), extra.first(*take)};
   auto w = co_await upstream.write_all(std::span<const ByteSpan>(parts));
@@ -167,7 +169,7 @@ Task<void> forward_request(TcpStream& client, TcpStream& upstream, const ProxyRe
     log::warn("proxy: {}: writing to upstream {}: {}", who, log::escaped(req.target.to_string()),
               message_of(w.error()));
     co_await refuse(client, errc::upstream_failed);
-    co_return;
+    co_return errc::upstream_failed;
   }
 
   ForwardState st{client, upstream, options, who, {}, Clock::now(), 0, false};
@@ -188,8 +190,10 @@ Task<void> forward_request(TcpStream& client, TcpStream& upstream, const ProxyRe
     if (!stop || !stop->stop_requested()) {
       log::warn("proxy: {}: upstream {} closed without a response", who, log::escaped(req.target.to_string()));
       co_await refuse(client, errc::upstream_failed);
+      co_return errc::upstream_failed;
     }
   }
+  co_return std::nullopt;
 }
 
 Task<void> tunnel(TcpStream& client, TcpStream& upstream, ByteSpan extra, const ProxyOptions& options,
@@ -212,12 +216,43 @@ Task<void> tunnel(TcpStream& client, TcpStream& upstream, ByteSpan extra, const 
              stats.b_to_a, stats.error ? ": " : "", stats.error ? stats.error.message() : "");
 }
 
+ProxyOutcome outcome_of(errc e) noexcept {
+  switch (e) {
+    case errc::head_too_large: return ProxyOutcome::head_too_large;
+    case errc::unsupported_transfer_encoding: return ProxyOutcome::not_implemented;
+    case errc::head_timeout: return ProxyOutcome::timeout;
+    case errc::upstream_failed: return ProxyOutcome::upstream_failed;
+    case errc::too_many_connections: return ProxyOutcome::overloaded;
+    case errc::malformed_head:
+    case errc::missing_host:
+    case errc::bad_authority:
+    case errc::unsupported_scheme:
+    case errc::ambiguous_body_length:
+    case errc::bad_chunked_body:
+      break;
+  }
+  return ProxyOutcome::bad_request;
+}
+
 bool is_loopback(const SocketAddress& a) {
   std::string ip = a.ip();
   return ip.rfind("127.", 0) == 0 || ip == "::1";
 }
 
 }  // namespace
+
+std::string_view outcome_name(ProxyOutcome outcome) noexcept {
+  switch (outcome) {
+    case ProxyOutcome::ok: return "ok";
+    case ProxyOutcome::bad_request: return "bad_request";
+    case ProxyOutcome::head_too_large: return "head_too_large";
+    case ProxyOutcome::not_implemented: return "not_implemented";
+    case ProxyOutcome::timeout: return "timeout";
+    case ProxyOutcome::upstream_failed: return "upstream_failed";
+    case ProxyOutcome::overloaded: return "overloaded";
+  }
+  return "unknown";
+}
 
 // Counts a connection against max_connections from accept until its task ends.
 class ProxyServer::ConnectionSlot {
@@ -315,6 +350,7 @@ Task<void> ProxyServer::accept_loop() {
     }
     if (active_ >= options_.max_connections) {
       log::warn("proxy: {} connections open (the limit): refusing one", active_);
+      count(ProxyOutcome::overloaded);
       const char* resp = error_response(errc::too_many_connections);
       // Best effort and never blocking: a fresh socket's buffer takes these few bytes.
       (void)::send(c->fd(), resp, std::strlen(resp), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -342,6 +378,7 @@ Task<void> ProxyServer::serve(TcpStream client, ConnectionSlot slot) {
       if (n.error() == vtunnel::errc::timed_out) {
         log::info("proxy: {}: request head not complete after {} ms ({} bytes), closing", who,
                   std::chrono::duration_cast<std::chrono::milliseconds>(options_.head_timeout).count(), used);
+        count(ProxyOutcome::timeout);
         co_await refuse(client, errc::head_timeout);
       } else if (n.error() != vtunnel::errc::eof && n.error() != vtunnel::errc::cancelled) {
         log::debug("proxy: {}: reading request head: {}", who, n.error().message());
@@ -353,10 +390,12 @@ Task<void> ProxyServer::serve(TcpStream client, ConnectionSlot slot) {
     if (parsed.status == HeadParse::Status::complete) break;
     if (parsed.status == HeadParse::Status::failed) {
       log::warn("proxy: {}: refused: {}: {}", who, parsed.error.message(), log::escaped(parsed.detail));
+      count(outcome_of(errc(parsed.error.value())));
       co_await refuse(client, errc(parsed.error.value()));
       co_return;
     }
     if (used == span.size()) {  // unreachable: the parser's limit is smaller than the buffer
+      count(ProxyOutcome::head_too_large);
       co_await refuse(client, errc::head_too_large);
       co_return;
     }
@@ -383,15 +422,18 @@ Task<void> ProxyServer::serve(TcpStream client, ConnectionSlot slot) {
   if (!up) {
     if (up.error() == vtunnel::errc::cancelled) co_return;
     log::warn("proxy: {}: cannot reach {}: {}", who, log::escaped(req.target.to_string()), up.error().message());
+    count(ProxyOutcome::upstream_failed);
     co_await refuse(client, errc::upstream_failed);
     co_return;
   }
   TcpStream upstream = std::move(*up);
 
   if (req.kind == RequestKind::connect) {
+    count(ProxyOutcome::ok);
     co_await tunnel(client, upstream, ByteSpan(span.data() + req.head_size, used - req.head_size), options_, who);
   } else {
-    co_await forward_request(client, upstream, req, span, used, options_, who);
+    auto refused = co_await forward_request(client, upstream, req, span, used, options_, who);
+    count(refused ? outcome_of(*refused) : ProxyOutcome::ok);
   }
 }
 

@@ -12,12 +12,14 @@
 //
 // All calls on the loop thread that runs the server. close() must be awaited before the
 // ProxyServer is destroyed if start() succeeded.
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "core/loop.hpp"
+#include "core/metrics.hpp"
 #include "core/result.hpp"
 #include "core/scope.hpp"
 #include "core/socket.hpp"
@@ -33,12 +35,34 @@ inline constexpr Duration kProxyIdleTimeout = std::chrono::minutes(5);    // as 
 inline constexpr std::size_t kMaxProxyConnections = 1024;                 // concurrent, then 503
 inline constexpr std::size_t kProxyRelayBufferBytes = 64 * 1024;          // per direction
 
+// How a proxy request ended, for metrics (vtunnel_proxy_requests_total{outcome=...}).
+// Counted once per request: a CONNECT when the upstream is reached (ok) or refused, a plain
+// HTTP request when its response was relayed (ok) or it was refused.
+enum class ProxyOutcome : std::uint8_t {
+  ok,               // CONNECT established / response relayed
+  bad_request,      // 400: malformed head, no host, bad authority, scheme, body framing
+  head_too_large,   // 431
+  not_implemented,  // 501: transfer coding other than chunked
+  timeout,          // 408: head not complete within head_timeout
+  upstream_failed,  // 502: dial failed, or the upstream closed without a response
+  overloaded,       // 503: max_connections reached
+};
+inline constexpr std::size_t kProxyOutcomeCount = 7;
+std::string_view outcome_name(ProxyOutcome outcome) noexcept;
+
+struct ProxyStats {
+  std::array<metrics::Counter, kProxyOutcomeCount> requests{};
+  void count(ProxyOutcome o) noexcept { requests[static_cast<std::size_t>(o)].inc(); }
+  std::uint64_t of(ProxyOutcome o) const noexcept { return requests[static_cast<std::size_t>(o)].value(); }
+};
+
 struct ProxyOptions {
   Duration head_timeout = kProxyHeadTimeout;
   std::chrono::milliseconds connect_timeout = kProxyConnectTimeout;
   Duration idle_timeout = kProxyIdleTimeout;  // no byte either way -> close
   std::size_t max_connections = kMaxProxyConnections;
   std::size_t relay_buffer_size = kProxyRelayBufferBytes;
+  ProxyStats* stats = nullptr;  // counted here when set (must outlive the ProxyServer)
 };
 
 class ProxyServer {
@@ -73,6 +97,9 @@ class ProxyServer {
   class ConnectionSlot;
   Task<void> accept_loop();
   Task<void> serve(TcpStream client, ConnectionSlot slot);
+  void count(ProxyOutcome o) noexcept {
+    if (options_.stats) options_.stats->count(o);
+  }
 
   ProxyOptions options_;
   DomainTable domains_;

@@ -163,6 +163,8 @@ class Connection {
 
   // ---- state
   bool authenticated() const noexcept { return authenticated_; }
+  // Server: authentication requests received so far (the "none" probe included).
+  std::size_t auth_requests() const noexcept { return auth_requests_; }
   bool closed() const noexcept { return closed_; }
   std::error_code error() const noexcept { return error_; }
   const std::string& peer_version() const noexcept { return peer_version_; }
@@ -289,6 +291,7 @@ class Connection {
   bool service_accepted_ = false;  // server: ssh-userauth granted
   bool authenticated_ = false;
   std::size_t auth_failures_ = 0;
+  std::size_t auth_requests_ = 0;
   std::size_t unauth_packets_ = 0;
   std::size_t unauth_bytes_ = 0;
 

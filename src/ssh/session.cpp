@@ -42,6 +42,9 @@ Task<Result<std::unique_ptr<Session>>> Session::handshake(Stream& stream, Config
     std::error_code ec = !waited ? waited.error() : s->error_;
     // The details (peer text in them is escaped where it was recorded).
     if (!s->disconnect_message_.empty()) log::debug("ssh: handshake failed: {}", s->disconnect_message_);
+    // A client that asked to authenticate and then gave up (disconnect, close) was refused:
+    // report that cause rather than how it left.
+    if (s->conn_.auth_requests() > 0 && ec != vtunnel::errc::cancelled) ec = errc::auth_failed;
     co_await s->close();
     co_return ec;
   }

@@ -120,6 +120,7 @@ void Connection::client_send_auth_request() {
 }
 
 void Connection::server_on_userauth_request(Reader& r) {
+  ++auth_requests_;
   auto user = r.text();
   auto service = r.text();
   auto method = r.text();

@@ -13,6 +13,7 @@
 #include "ssh/session.hpp"
 #include "tunnel/channel_stream.hpp"
 #include "tunnel/host_rewriter.hpp"
+#include "tunnel/metrics_endpoint.hpp"
 #include "ws/tls_client_stream.hpp"
 #include "ws/url.hpp"
 #include "ws/ws_connect.hpp"
@@ -78,6 +79,23 @@ Client::Client(std::string url, ClientOptions options) : url_(std::move(url)), o
 
 Client::~Client() = default;
 
+Result<SocketAddress> Client::start_metrics(SocketAddress address) {
+  if (metrics_endpoint_) return std::make_error_code(std::errc::already_connected);
+  auto ep = std::make_unique<MetricsEndpoint>([this] { return render_metrics(); });
+  auto started = ep->start(address);
+  if (!started) return started.error();
+  metrics_endpoint_ = std::move(ep);
+  return started;
+}
+
+std::string Client::render_metrics() const {
+  TunnelMetricsSnapshot now;
+  now.role = TunnelMetricsSnapshot::Role::client;
+  now.sessions = session_ ? 1 : 0;
+  now.listeners = static_cast<std::int64_t>(forwards_accepted_);
+  return vtunnel::render_metrics(metrics_, now);
+}
+
 void Client::add_forward(Forward forward) {
   for (auto& f : forwards_) {
     if (f.remote_port == forward.remote_port) {
@@ -98,6 +116,7 @@ const Forward* Client::find_forward(std::uint16_t port) const {
 Task<Result<void>> Client::listen(std::uint16_t remote_port, std::string local_addr) {
   auto f = parse_forward(fmt::format("{}={}", remote_port, local_addr));
   if (!f) co_return f.error();
+  const bool is_new = find_forward(f->remote_port) == nullptr;
   add_forward(*f);
   if (!session_) co_return Result<void>{};
   // (Payloads are built before the co_await: GCC 12 destroys braced temporaries inside a
@@ -110,6 +129,7 @@ Task<Result<void>> Client::listen(std::uint16_t remote_port, std::string local_a
     log::error("server refused forward {}: {}", f->remote_port, log::escaped(as_string(reply->data)));
     co_return std::make_error_code(std::errc::address_in_use);
   }
+  if (is_new) ++forwards_accepted_;
   co_return Result<void>{};
 }
 
@@ -129,6 +149,10 @@ Task<void> Client::close() {
   tasks_.cancel();
   co_await tasks_.join();
   session_.reset();
+  if (metrics_endpoint_) {
+    auto ep = std::move(metrics_endpoint_);
+    co_await ep->close();
+  }
   stopped_.set();
 }
 
@@ -158,11 +182,15 @@ Task<void> Client::run() {
     co_return;
   }
   Duration backoff = options_.backoff_min;
+  bool first = true;
   for (;;) {
     if (closing_) co_return;
+    if (!first) metrics_.reconnects_total.inc();
+    first = false;
     auto established = co_await establish();
     if (!established) {
       if (established.error() == errc::cancelled) co_return;
+      metrics_.handshake_failures_total.inc();
       if (!first_attempt_.is_set()) {
         first_error_ = established.error();
         first_attempt_.set();
@@ -182,6 +210,7 @@ Task<void> Client::run() {
     auto started = Clock::now();
     co_await serve_session(session);
     session_.reset();
+    forwards_accepted_ = 0;
     if (closing_) co_return;
     // A session that lived a while earns a fresh backoff.
     if (Clock::now() - started > std::chrono::seconds(10)) backoff = options_.backoff_min;
@@ -193,6 +222,7 @@ Task<void> Client::run() {
 }
 
 Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
+  const TimePoint started = Clock::now();
   ws::WsConnectOptions wopts;
   wopts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.connect_timeout);
   wopts.headers = options_.headers;
@@ -220,10 +250,15 @@ Task<Result<std::shared_ptr<Client::Session>>> Client::establish() {
   session->ws = std::move(ws.stream);
   auto handshake = co_await with_timeout(ssh::Session::client_handshake(*session->ws, config), options_.connect_timeout);
   if (!handshake) {
+    if (handshake.error() == ssh::errc::auth_failed || handshake.error() == ssh::errc::host_key_mismatch) {
+      metrics_.auth_failures_total.inc();
+    }
     session->ws->close();
     co_return handshake.error();
   }
   session->ssh = std::move(*handshake);
+  metrics_.sessions_total.inc();
+  metrics_.handshake_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
   log::info("connected to {}", url_);
   co_return session;
 }
@@ -261,6 +296,7 @@ Task<void> Client::send_listen(std::shared_ptr<Session> session, Forward forward
     auto reply = co_await session->ssh->global_request("listen", std::move(payload), true);
     if (!reply) co_return;  // the session ended (or we are closing)
     if (reply->success) {
+      ++forwards_accepted_;
       log::info("forwarding server 127.0.0.1:{} -> {}", forward.remote_port, log::escaped(forward.local_addr));
       co_return;
     }
@@ -293,11 +329,13 @@ Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
     auto incoming = co_await session->ssh->next_channel();
     if (!incoming) break;
     if (incoming->type != "tunnel") {
+      metrics_.channel_open_failures_total.inc();
       (void)session->ssh->reject(*incoming, ssh::OpenFailure::unknown_channel_type, "unknown channel type");
       continue;
     }
     auto data = decode_tunnel_channel_data(incoming->extra);
     if (!data) {
+      metrics_.channel_open_failures_total.inc();
       (void)session->ssh->reject(*incoming, ssh::OpenFailure::connect_failed,
                                  fmt::format("invalid tunnel request: {}", data.error().message()));
       continue;
@@ -305,6 +343,7 @@ Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
     const Forward* f = find_forward(data->port);
     if (!f) {
       log::warn("server opened a tunnel for port {}, which is not forwarded", data->port);
+      metrics_.channel_open_failures_total.inc();
       (void)session->ssh->reject(*incoming, ssh::OpenFailure::connect_failed, "no forward for port");
       continue;
     }
@@ -322,6 +361,7 @@ Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel 
   auto tcp = co_await connect_host(forward.host, forward.port, copts);
   if (!tcp) {
     log::warn("port {}: cannot reach {}: {}", forward.remote_port, log::escaped(forward.local_addr), tcp.error().message());
+    metrics_.channel_open_failures_total.inc();
     (void)session->ssh->reject(incoming, ssh::OpenFailure::connect_failed,
                                fmt::format("dial {}: {}", forward.local_addr, tcp.error().message()));
     co_return;
@@ -342,6 +382,7 @@ Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel 
         }(std::move(target), topts),
         options_.dial_timeout);
     if (!tls) {
+      metrics_.channel_open_failures_total.inc();
       (void)session->ssh->reject(incoming, ssh::OpenFailure::connect_failed,
                                  fmt::format("tls {}: {}", forward.local_addr, tls.error().message()));
       co_return;
@@ -350,13 +391,18 @@ Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel 
   }
   auto channel = session->ssh->accept(incoming);
   if (!channel) co_return;
+  metrics::GaugeGuard open(metrics_.tunnel_connections);
+  metrics_.tunnel_connections_total.inc();
   ChannelStream tunnel(std::move(*channel), session);
+  RelayOptions ro;
+  ro.count_a_to_b = &metrics_.bytes_to_target;
+  ro.count_b_to_a = &metrics_.bytes_from_target;
   RelayStats stats;
   if (forward.tls) {
     HostRewritingStream rewriting(*target, forward.host);
-    stats = co_await relay(tunnel, rewriting);
+    stats = co_await relay(tunnel, rewriting, ro);
   } else {
-    stats = co_await relay(tunnel, *target);
+    stats = co_await relay(tunnel, *target, ro);
   }
   log::debug("port {}: connection to {} done ({} bytes out, {} in)", forward.remote_port,
              log::escaped(forward.local_addr), stats.a_to_b, stats.b_to_a);

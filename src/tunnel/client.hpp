@@ -20,16 +20,19 @@
 #include "core/loop.hpp"
 #include "core/result.hpp"
 #include "core/scope.hpp"
+#include "core/socket.hpp"
 #include "core/sync.hpp"
 #include "tunnel/keys.hpp"
 #include "tunnel/messages.hpp"
 #include "ws/http_proxy.hpp"
+#include "tunnel/metrics.hpp"
 
 namespace vtunnel {
 
 namespace ssh {
 struct IncomingChannel;
 }
+class MetricsEndpoint;
 
 struct ClientOptions {
   std::optional<PrivateKey> key;  // none: keyless ("none" auth, any host key; loud warning)
@@ -71,6 +74,12 @@ class Client {
   bool connected() const noexcept { return session_ != nullptr; }
   std::size_t sessions_established() const noexcept { return sessions_established_; }
 
+  // Prometheus text exposition of metrics() (README "Metrics").
+  std::string render_metrics() const;
+  const TunnelMetrics& metrics() const noexcept { return metrics_; }
+  // Serves GET /metrics on its own listener until close().
+  Result<SocketAddress> start_metrics(SocketAddress address);
+
  private:
   struct Session;
   Task<void> run();
@@ -95,6 +104,9 @@ class Client {
   std::shared_ptr<Session> session_;
   std::size_t sessions_established_ = 0;
   std::string last_failure_;  // why the last connect attempt failed (for the retry log line)
+  std::size_t forwards_accepted_ = 0;  // by the server, in the current session
+  TunnelMetrics metrics_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
 };
 
 }  // namespace vtunnel

@@ -14,6 +14,7 @@
 #include "tunnel/channel_stream.hpp"
 #include "tunnel/messages.hpp"
 #include "ws/tls_server_stream.hpp"
+#include "tunnel/metrics_endpoint.hpp"
 #include "ws/ws_handshake.hpp"
 
 namespace vtunnel {
@@ -90,7 +91,9 @@ Server::~Server() = default;
 
 Result<SocketAddress> Server::start_proxy(SocketAddress address) {
   if (proxy_) return std::make_error_code(std::errc::already_connected);
-  auto p = std::make_unique<proxy::ProxyServer>();
+  proxy::ProxyOptions popts;
+  popts.stats = &proxy_stats_;
+  auto p = std::make_unique<proxy::ProxyServer>(popts);
   auto started = p->start(address);
   if (!started) return started.error();
   for (const auto& [domain, target] : domains_) (void)p->set_domain_mapping(domain, target);
@@ -104,6 +107,31 @@ Task<void> Server::close_proxy() {
   if (!proxy_) co_return;
   auto p = std::move(proxy_);
   co_await p->close();
+}
+
+Result<SocketAddress> Server::start_metrics(SocketAddress address) {
+  if (metrics_endpoint_) return std::make_error_code(std::errc::already_connected);
+  auto ep = std::make_unique<MetricsEndpoint>([this] { return render_metrics(); });
+  auto started = ep->start(address);
+  if (!started) return started.error();
+  metrics_endpoint_ = std::move(ep);
+  return started;
+}
+
+Task<void> Server::close_metrics() {
+  if (!metrics_endpoint_) co_return;
+  auto ep = std::move(metrics_endpoint_);
+  co_await ep->close();
+}
+
+std::string Server::render_metrics() const {
+  TunnelMetricsSnapshot now;
+  now.role = TunnelMetricsSnapshot::Role::server;
+  now.sessions = static_cast<std::int64_t>(sessions_);
+  now.listeners = static_cast<std::int64_t>(listeners_.size());
+  for (const auto& [port, pl] : listeners_) now.pending_connections += static_cast<std::int64_t>(pl->pending);
+  now.proxy = &proxy_stats_;
+  return vtunnel::render_metrics(metrics_, now);
 }
 
 Result<SocketAddress> Server::listen(SocketAddress address) {
@@ -124,6 +152,7 @@ Task<void> Server::run() {
   tasks_.cancel();
   co_await tasks_.join();
   co_await close_proxy();
+  co_await close_metrics();
   listeners_.clear();
   active_.reset();
 }
@@ -180,10 +209,12 @@ Task<void> Server::serve_http(TcpListener listener) {
 }
 
 Task<void> Server::handle_http(TcpStream conn) {
+  const TimePoint accepted_at = Clock::now();
   CountGuard handshaking(handshaking_);
   auto peer = conn.peer_address();
   std::string peer_text = peer ? peer->to_string() : "?";
   ws::AcceptOptions opts;
+  if (options_.metrics_on_main_port) opts.plain = metrics_plain_handler([this] { return render_metrics(); });
   auto accepted = co_await with_timeout(
       secure_and_accept(std::make_unique<TcpStream>(std::move(conn)), options_.tls, std::move(opts), peer_text),
       options_.handshake_timeout);
@@ -199,12 +230,16 @@ Task<void> Server::handle_http(TcpStream conn) {
     co_return;
   }
   handshaking.release();
-  co_await handle_conn(std::move(accepted->stream));
+  co_await run_session(std::move(accepted->stream), accepted_at);
 }
 
 // ---- sessions ---------------------------------------------------------------------------------
 
 Task<void> Server::handle_conn(std::unique_ptr<Stream> websocket) {
+  co_await run_session(std::move(websocket), Clock::now());
+}
+
+Task<void> Server::run_session(std::unique_ptr<Stream> websocket, TimePoint accepted_at) {
   if (closing_) co_return;
   ssh::Config config;
   config.role = ssh::Role::server;
@@ -219,12 +254,16 @@ Task<void> Server::handle_conn(std::unique_ptr<Stream> websocket) {
                                          options_.handshake_timeout);
   unauthenticated.release();
   if (!handshake) {
+    metrics_.handshake_failures_total.inc();
+    if (handshake.error() == ssh::errc::auth_failed) metrics_.auth_failures_total.inc();
     log::info("session {}: SSH handshake failed: {}", session->id, handshake.error().message());
     session->ws->close();
     co_return;
   }
   session->ssh = std::move(*handshake);
   ++sessions_;
+  metrics_.sessions_total.inc();
+  metrics_.handshake_seconds.observe(std::chrono::duration<double>(Clock::now() - accepted_at).count());
   std::weak_ptr<Session> weak = session;
   session->ssh->set_global_request_handler([this, weak](std::string_view name, ByteSpan data) {
     ssh::GlobalReplyData reply;
@@ -378,6 +417,7 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
         co_return;
       }
       if (session->ssh->is_open()) {
+        metrics_.channel_open_failures_total.inc();
         log::info("127.0.0.1:{}: client refused the connection: {}", port,
                   log::escaped(session->ssh->last_open_failure_message()));
         co_return;
@@ -401,8 +441,13 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
     if (!changed && changed.error() == errc::cancelled) co_return;
   }
   pending.release();
+  metrics::GaugeGuard open(metrics_.tunnel_connections);
+  metrics_.tunnel_connections_total.inc();
   ChannelStream tunnel(std::move(channel), session);
-  auto stats = co_await relay(conn, tunnel);
+  RelayOptions ro;
+  ro.count_a_to_b = &metrics_.bytes_to_target;
+  ro.count_b_to_a = &metrics_.bytes_from_target;
+  auto stats = co_await relay(conn, tunnel, ro);
   log::debug("127.0.0.1:{}: connection done ({} bytes in, {} out)", port, stats.a_to_b, stats.b_to_a);
 }
 

@@ -24,7 +24,9 @@
 #include "core/socket.hpp"
 #include "core/stream.hpp"
 #include "core/sync.hpp"
+#include "proxy/proxy_server.hpp"
 #include "tunnel/keys.hpp"
+#include "tunnel/metrics.hpp"
 
 namespace vtunnel {
 
@@ -37,6 +39,7 @@ class ProxyServer;
 namespace ws {
 class TlsServerCredentials;
 }
+class MetricsEndpoint;
 
 struct ServerOptions {
   std::optional<PublicKey> client_key;  // none: keyless mode (any client, loud warning)
@@ -54,6 +57,7 @@ struct ServerOptions {
   std::size_t max_channels = 1024;              // open tunnel channels per session
   // Set: the listener speaks TLS (wss://, https://.../health); handshake_timeout covers TLS too.
   std::shared_ptr<const ws::TlsServerCredentials> tls;
+  bool metrics_on_main_port = true;  // GET /metrics on the listen() port (off: 404 there)
 };
 
 class Server {
@@ -89,6 +93,13 @@ class Server {
   // New connections use these TLS credentials from now on (SIGHUP reload); connections
   // already accepted keep theirs. Null turns TLS off for new connections.
   void set_tls_credentials(std::shared_ptr<const ws::TlsServerCredentials> tls) { options_.tls = std::move(tls); }
+  // Prometheus text exposition of metrics() (README "Metrics"); served as GET /metrics on the
+  // main port unless options.metrics_on_main_port is false, and by start_metrics().
+  std::string render_metrics() const;
+  const TunnelMetrics& metrics() const noexcept { return metrics_; }
+  // A separate listener for GET /metrics (closed by close_metrics() or when run() ends).
+  Result<SocketAddress> start_metrics(SocketAddress address);
+  Task<void> close_metrics();
 
   // For tests and metrics.
   std::size_t session_count() const noexcept { return sessions_; }
@@ -100,6 +111,7 @@ class Server {
   struct PortListener;
   Task<void> serve_http(TcpListener listener);
   Task<void> handle_http(TcpStream conn);
+  Task<void> run_session(std::unique_ptr<Stream> websocket, TimePoint accepted_at);
   Task<void> accept_tunnel_connections(std::uint16_t port);
   Task<void> carry_connection(std::uint16_t port, TcpStream conn);
   Task<void> keepalive(std::shared_ptr<Session> session);
@@ -122,6 +134,9 @@ class Server {
   std::uint64_t next_session_id_ = 1;
   std::map<std::string, std::string> domains_;
   std::unique_ptr<proxy::ProxyServer> proxy_;
+  TunnelMetrics metrics_;
+  proxy::ProxyStats proxy_stats_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
 };
 
 }  // namespace vtunnel

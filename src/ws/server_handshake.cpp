@@ -27,11 +27,16 @@ std::string joined(const http::fields& fields, http::field name) {
   return out;
 }
 
+constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
+
 std::string text_response(unsigned status, std::string_view reason, std::string_view body,
-                          std::string_view extra_headers, bool head_only) {
+                          std::string_view extra_headers, bool head_only,
+                          std::string_view content_type = kTextPlain) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " ";
   r += reason;
-  r += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  r += "\r\nContent-Type: ";
+  r += content_type;
+  r += "\r\nContent-Length: ";
   r += std::to_string(body.size());
   r += "\r\nConnection: close\r\n";
   r += extra_headers;
@@ -102,6 +107,15 @@ ServerHandshake::Outcome ServerHandshake::evaluate(std::string_view head) {
   if (upgrade.empty()) {
     // A plain HTTP request: nothing but WebSocket lives here.
     if (!is_get && !is_head) return refuse(405, errc::not_upgrade_request, "Allow: GET\r\n");
+    if (plain_) {
+      if (auto answer = plain_(path)) {
+        status_ = answer->status;
+        const auto reason = http::obsolete_reason(static_cast<http::status>(answer->status));
+        response_ = text_response(answer->status, std::string_view(reason.data(), reason.size()), answer->body,
+                                  {}, is_head, answer->content_type);
+        return Outcome::respond;
+      }
+    }
     return refuse(404, errc::not_upgrade_request);
   }
   if (!token_list_contains(upgrade, "websocket")) return refuse(400, errc::no_upgrade_token);

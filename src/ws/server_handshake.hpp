@@ -8,13 +8,26 @@
 //   respond    send response() and close: GET /health (200 "ok"), or a refusal (400, 404, 405,
 //              426, 431) whose reason error() gives for the log
 // The server upgrades any path but /health and does not check Origin (PROTOCOL.md).
+// A PlainHandler lets the embedder answer plain (non-upgrade) GET/HEAD requests for other
+// paths itself (GET /metrics); WebSocket upgrades are never routed to it.
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "core/bytes.hpp"
 #include "ws/handshake_limits.hpp"
 
 namespace vtunnel::ws {
+
+struct PlainResponse {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+// Called with the request path (no query) of a plain GET/HEAD; nullopt: 404 as without it.
+using PlainHandler = std::function<std::optional<PlainResponse>(std::string_view path)>;
 
 class ServerHandshake {
  public:
@@ -24,7 +37,8 @@ class ServerHandshake {
     std::size_t consumed = 0;  // bytes of this input that belonged to the head
   };
 
-  explicit ServerHandshake(HandshakeLimits limits = {}) : limits_(limits) {}
+  explicit ServerHandshake(HandshakeLimits limits = {}, PlainHandler plain = {})
+      : limits_(limits), plain_(std::move(plain)) {}
 
   // Call again with new bytes only while the outcome is need_more.
   Step feed(ByteSpan input);
@@ -42,6 +56,7 @@ class ServerHandshake {
   Outcome refuse(unsigned status, std::error_code why, std::string_view extra_headers = {});
 
   HandshakeLimits limits_;
+  PlainHandler plain_;
   std::string head_;
   std::string response_;
   std::string target_;

@@ -18,7 +18,7 @@ std::error_code handshake_read_error(std::error_code ec) {
 }  // namespace
 
 Task<Result<Accepted>> accept(std::unique_ptr<Stream> transport, AcceptOptions options) {
-  ServerHandshake handshake(options.handshake);
+  ServerHandshake handshake(options.handshake, std::move(options.plain));
   Bytes buffer(kHandshakeReadSize);
   while (true) {
     Result<std::size_t> got = co_await transport->read_some(buffer);

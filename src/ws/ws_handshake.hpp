@@ -11,6 +11,7 @@
 #include "core/task.hpp"
 #include "ws/client_handshake.hpp"
 #include "ws/handshake_result.hpp"
+#include "ws/server_handshake.hpp"
 #include "ws/url.hpp"
 #include "ws/ws_stream.hpp"
 
@@ -19,11 +20,12 @@ namespace vtunnel::ws {
 struct AcceptOptions {
   HandshakeLimits handshake{};
   WsStreamOptions stream{};
+  PlainHandler plain{};  // answers plain GET/HEAD requests (e.g. /metrics); see server_handshake.hpp
 };
 
 struct Accepted {
   std::unique_ptr<WsStream> stream;  // set when the connection was upgraded
-  unsigned http_status = 0;          // 101, or what we answered instead (200 /health, 4xx)
+  unsigned http_status = 0;          // 101, or what we answered instead (200 /health, plain, 4xx)
   std::error_code refusal{};         // why a request was refused (empty for 101 and /health)
   std::string target;                // the request target (peer text: escape before logging)
 };

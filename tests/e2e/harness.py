@@ -470,6 +470,7 @@ class Impl:
         "host-rewrite",            # tls:// forwards rewrite the HTTP Host header
         "clean-signal-exit",       # SIGTERM/SIGINT -> exit 0
         "log-level",
+        "metrics",                 # -metrics / GET /metrics (Prometheus)
         "proxy",                   # the Go peer has no -proxy (the original's proxy is not mirrored)
     }
 

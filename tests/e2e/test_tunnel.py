@@ -1023,6 +1023,14 @@ class Cli(E2E):
 
 
 # ==============================================================================================
+from test_metrics import MetricsTests  # noqa: E402
+
+
+class Metrics(E2E, MetricsTests):
+    """Prometheus metrics, scraped and parsed (tests/e2e/test_metrics.py)."""
+
+
+# ==============================================================================================
 
 class _Result(unittest.TextTestResult):
     def _dump(self, test):
