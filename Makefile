@@ -5,8 +5,11 @@ FUZZ_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= 2
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
+# Per fuzz target in `make test` (10 targets + the clang build: about 4 minutes).
+TEST_FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build build-asan demo test test-fast test-sanitize bench fuzz clean
+.PHONY: all deps build build-asan demo test test-fast test-sanitize test-fuzz bench fuzz clean
 
 all: build
 
@@ -22,8 +25,8 @@ build-asan: deps
 	  -DVTUNNEL_SANITIZE=address,undefined $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 
-# Whole suite in the release build, then again under ASan+UBSan.
-test: test-fast test-sanitize
+# Whole suite in the release build, then again under ASan+UBSan, then each fuzzer briefly.
+test: test-fast test-sanitize test-fuzz
 
 test-fast: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(CTEST_JOBS)
@@ -31,6 +34,14 @@ test-fast: build
 test-sanitize: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(CTEST_JOBS)
+
+# libFuzzer targets (clang, ASan+UBSan), each run FUZZ_SECONDS over its seed corpus; prints a
+# table of executions, exec/s, coverage and result (scripts/fuzz.sh).
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ_DIR)
+
+test-fuzz: deps
+	FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ_DIR)
 
 demo: build
 	bash scripts/demo.sh $(BUILD_DIR)

@@ -40,6 +40,8 @@ Task<Result<std::unique_ptr<Session>>> Session::handshake(Stream& stream, Config
   Result<void> waited = co_await s->authenticated_.wait();
   if (!waited || s->ended_) {
     std::error_code ec = !waited ? waited.error() : s->error_;
+    // The details (peer text in them is escaped where it was recorded).
+    if (!s->disconnect_message_.empty()) log::debug("ssh: handshake failed: {}", s->disconnect_message_);
     // A client that asked to authenticate and then gave up (disconnect, close) was refused:
     // report that cause rather than how it left.
     if (s->conn_.auth_requests() > 0 && ec != vtunnel::errc::cancelled) ec = errc::auth_failed;
@@ -124,6 +126,7 @@ void Session::dispatch(Event& e) {
           ++key_exchanges_;
           log::debug("ssh: key exchange done ({}, {} / {})", ev.kex, ev.cipher_out, ev.cipher_in);
         } else if constexpr (std::is_same_v<T, event::Authenticated>) {
+          peer_user_ = ev.user;
           authenticated_.set();
         } else if constexpr (std::is_same_v<T, event::GlobalRequest>) {
           GlobalReplyData reply;

@@ -114,6 +114,8 @@ class Session {
   bool is_open() const noexcept { return !ended_; }
   std::error_code error() const noexcept { return error_; }
   std::string_view disconnect_message() const noexcept { return disconnect_message_; }
+  // The user name the peer authenticated as (peer text: escape before logging).
+  const std::string& peer_user() const noexcept { return peer_user_; }
   Connection& core() noexcept { return conn_; }
   std::size_t key_exchanges() const noexcept { return key_exchanges_; }
   // Why the last open_channel() was refused (reason code and the peer's text).
@@ -146,6 +148,7 @@ class Session {
   bool closing_ = false;
   std::error_code error_;
   std::string disconnect_message_;
+  std::string peer_user_;
   std::map<std::uint32_t, std::shared_ptr<detail::ChannelState>> channels_;
   vtunnel::Channel<IncomingChannel> incoming_;
   struct PendingReply {

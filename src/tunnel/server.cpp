@@ -249,7 +249,7 @@ Task<void> Server::serve_http(TcpListener listener) {
       continue;
     }
     if (handshaking_ >= options_.max_handshaking) {
-      log::debug("too many connections in handshake ({}); dropping one", handshaking_);
+      log::debug("too many unauthenticated connections ({}, limit max_handshaking); dropping one", handshaking_);
       continue;  // closed by the destructor
     }
     (void)conn->set_no_delay(true);
@@ -292,14 +292,16 @@ Task<void> Server::run_session(std::unique_ptr<Stream> websocket, TimePoint acce
   if (closing_) co_return;
   ssh::Config config;
   config.role = ssh::Role::server;
-  config.max_channels = kMaxTunnelChannels;
   config.host_key = host_key_;
   config.authorized_client_key = authorized_blob_;
+  config.max_channels = options_.max_channels;
   auto session = std::make_shared<Session>();
   session->id = next_session_id_++;
   session->ws = std::move(websocket);
+  CountGuard unauthenticated(handshaking_);  // counted against max_handshaking until auth
   auto handshake = co_await with_timeout(ssh::Session::server_handshake(*session->ws, config),
                                          options_.handshake_timeout);
+  unauthenticated.release();
   if (!handshake) {
     metrics_.handshake_failures_total.inc();
     if (handshake.error() == ssh::errc::auth_failed) metrics_.auth_failures_total.inc();
@@ -333,8 +335,9 @@ Task<void> Server::run_session(std::unique_ptr<Stream> websocket, TimePoint acce
   });
   if (active_) log::info("session {} replaces session {} as the active client", session->id, active_->id);
   active_ = session;
-  log::info("session {}: client authenticated ({})", session->id,
-            options_.client_key ? "public key" : "keyless mode");
+  log::info("session {}: client authenticated ({}, user \"{}\", {})", session->id,
+            options_.client_key ? "public key" : "keyless mode", log::escaped(session->ssh->peer_user(), 64),
+            log::escaped(session->ssh->core().peer_version(), 100));
   notify_sessions_changed();
 
   vtunnel::Event ended;
@@ -460,6 +463,11 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
         break;
       }
       if (opened.error() == errc::cancelled) co_return;
+      if (opened.error() == ssh::errc::too_many_channels) {
+        log::warn("127.0.0.1:{}: session {} already has {} channels (max_channels); closing the connection", port,
+                  session->id, options_.max_channels);
+        co_return;
+      }
       if (session->ssh->is_open()) {
         metrics_.channel_open_failures_total.inc();
         log::info("127.0.0.1:{}: client refused the connection: {}", port,

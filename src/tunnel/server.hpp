@@ -26,6 +26,7 @@
 #include "core/sync.hpp"
 #include "proxy/proxy_server.hpp"
 #include "tunnel/keys.hpp"
+#include "tunnel/messages.hpp"
 #include "tunnel/metrics.hpp"
 
 namespace vtunnel {
@@ -54,7 +55,10 @@ struct ServerOptions {
   Duration handshake_timeout = std::chrono::seconds(20);  // WebSocket head + SSH handshake
   std::size_t max_listeners = 1024;             // per server (a session cannot open more)
   std::size_t max_pending_per_listener = 4096;  // connections waiting for a client, per port
-  std::size_t max_handshaking = 256;            // concurrent unauthenticated connections
+  // Concurrent unauthenticated connections (WebSocket head or SSH handshake not done yet);
+  // connections accepted beyond it are closed at once.
+  std::size_t max_handshaking = 256;
+  std::size_t max_channels = kMaxTunnelChannels;  // open tunnel channels per session
   // Set: the listener speaks TLS (wss://, https://.../health); handshake_timeout covers TLS too.
   std::shared_ptr<const ws::TlsServerCredentials> tls;
   bool metrics_on_main_port = true;  // GET /metrics on the listen() port (off: 404 there)

@@ -855,6 +855,29 @@ class Relay:
 
 
 # ----------------------------------------------------------------------------------------------
+# sanitizer reports (ASan/LSan/UBSan builds pass ASAN_OPTIONS / UBSAN_OPTIONS through the
+# environment, which Proc inherits)
+
+_SANITIZER_RE = re.compile(r"^==\d+==ERROR: (LeakSanitizer|AddressSanitizer)\b.*$"
+                           r"|^\S+:\d+:\d+: runtime error: .*$"
+                           r"|^SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)\b.*$",
+                           re.MULTILINE)
+
+
+def sanitizer_reports(procs, context=30):
+    """For each process whose stderr holds a sanitizer report: its name and the report's start."""
+    out = []
+    for p in procs:
+        text = p.stderr_text()
+        m = _SANITIZER_RE.search(text)
+        if m:
+            lines = text[m.start():].splitlines()[:context]
+            out.append("----- %s (pid %d, rc=%r): %s\n%s" % (p.name, p.pid, p.returncode, " ".join(p.argv),
+                                                           "\n".join(lines)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
 # a scenario: one test's processes, backends and logs
 
 class Scenario:
@@ -960,6 +983,9 @@ class Scenario:
         return "\n".join(parts)
 
     def close(self):
+        """Stops everything (SIGTERM: our processes shut down gracefully and exit, which is when
+        LeakSanitizer runs in a sanitizer build), then fails if any process's stderr holds a
+        sanitizer report (leak, memory error, undefined behaviour)."""
         for p in reversed(self.procs):
             try:
                 p.stop(grace=3)
@@ -970,8 +996,11 @@ class Scenario:
                 c.close()
             except Exception:
                 pass
-        if not self.keep_logs:
+        reports = sanitizer_reports(p for p in self.procs if not getattr(p, "expect_sanitizer_report", False))
+        if not self.keep_logs and not reports:
             shutil.rmtree(self.logdir, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer report(s) (logs kept in %s):\n%s" % (self.logdir, "\n".join(reports)))
 
     def __enter__(self):
         return self

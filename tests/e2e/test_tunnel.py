@@ -990,6 +990,37 @@ class Cli(E2E):
         finally:
             s.close()
 
+    def test_sanitizer_leak_check_is_live(self):
+        """Sanitizer builds: every scenario fails on a sanitizer report in any process's stderr
+        (Scenario.close; our processes exit gracefully on SIGTERM, which is when LeakSanitizer
+        runs). Proof that this is live: a probe that leaks on purpose, started and stopped like
+        our binaries, must be caught; our server gets the same ASAN_OPTIONS."""
+        probe = os.environ.get("VTUNNEL_LSAN_PROBE")
+        if not probe:
+            self.skipTest("not a sanitizer build (no VTUNNEL_LSAN_PROBE)")
+        self.assertNotIn("detect_leaks=0", os.environ.get("ASAN_OPTIONS", ""))
+        p = self.sc.start([probe], "lsan-probe-")
+        p.expect_sanitizer_report = True  # not a failure of this scenario
+        H.wait_until(lambda: "ready" in p.output(), 15, what="leak probe ready")
+        rc, took, killed = p.stop(signal.SIGTERM, grace=15)
+        self.assertFalse(killed, p.output())
+        reports = H.sanitizer_reports([p])
+        self.assertEqual(len(reports), 1, "LeakSanitizer did not report the probe's leak:\n" + p.output())
+        self.assertIn("LeakSanitizer", reports[0])
+        self.assertNotEqual(rc, 0)
+        for side in (self.S, self.C):
+            if side.kind != "ours":
+                continue
+            srv = self.sc.server(impl=side)
+            with open("/proc/%d/environ" % srv.pid, "rb") as f:
+                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+            self.assertEqual(env.get(b"ASAN_OPTIONS", b"").decode(), os.environ.get("ASAN_OPTIONS", ""))
+            rc, took, killed = srv.stop(signal.SIGTERM, grace=10)
+            self.assertFalse(killed, "server ignored SIGTERM\n" + self.dump())
+            self.assertEqual(rc, 0, self.dump())
+            self.assertEqual(H.sanitizer_reports([srv]), [])
+            break
+
 
 # ==============================================================================================
 from test_metrics import MetricsTests  # noqa: E402
