@@ -64,8 +64,10 @@ struct Config {
   std::uint64_t rekey_packets = std::uint64_t{1} << 31;
 
   // Channels: the window and max packet we announce (also the most window we ever grant).
-  std::uint32_t channel_window = 2 * 1024 * 1024;
-  std::uint32_t channel_max_packet = 32 * 1024;
+  // What we send is bounded by what the peer announces: Go and OpenSSH announce 32 KiB
+  // packets (windows of 2 MiB / 2 MiB), so only our own peers exchange large packets.
+  std::uint32_t channel_window = 4 * 1024 * 1024;
+  std::uint32_t channel_max_packet = 255 * 1024;
   std::size_t max_channels = 1024;
 
   // Budget for a peer that has not authenticated yet.
