@@ -137,7 +137,7 @@ using Event = std::variant<event::KexDone, event::Authenticated, event::GlobalRe
                            event::ChannelClose, event::ChannelWindow, event::Disconnected>;
 
 struct OutputBuffer {
-  Bytes storage;
+  PacketBuffer storage;
   std::size_t headroom = 0;
   ByteSpan data() const noexcept { return ByteSpan(storage).subspan(headroom); }
 };
@@ -161,7 +161,7 @@ class Connection {
     return out_.size() > config_.output_headroom ? out_.size() - config_.output_headroom : 0;
   }
   OutputBuffer take_output();
-  void recycle(Bytes storage);
+  void recycle(PacketBuffer storage);
 
   // ---- state
   bool authenticated() const noexcept { return authenticated_; }
@@ -233,7 +233,7 @@ class Connection {
   void fail(std::error_code ec, DisconnectReason reason, std::string message);
   void peer_disconnected(Reader& r);
   void send_unimplemented();
-  Bytes& out();
+  PacketBuffer& out();
   void send_payload(ByteSpan payload);
   void write_packet(ByteSpan payload);
   bool sending_paused() const noexcept { return kex_.sent_kexinit && !kex_.sent_newkeys; }
@@ -273,8 +273,8 @@ class Connection {
   PacketEncoder encoder_;
   std::deque<Event> events_;
   std::deque<Bytes> deferred_;   // outgoing non-kex payloads held while a kex is in progress
-  Bytes out_;
-  std::vector<Bytes> spare_buffers_;
+  PacketBuffer out_;
+  std::vector<PacketBuffer> spare_buffers_;
 
   std::string our_version_, peer_version_;
   bool version_received_ = false;
