@@ -102,7 +102,8 @@ Task<void> Session::write_pump() {
     }
     // Everything the core produced since the last write goes out in one write.
     OutputBuffer out = conn_.take_output();
-    Result<void> written = co_await stream_.write_all(out.data());
+    // The buffer is ours until recycled: the stream may frame it in the headroom and mask in place.
+    Result<void> written = co_await stream_.write_all_in_place(MutableByteSpan(out.storage), out.headroom);
     conn_.recycle(std::move(out.storage));
     output_drained_.wake_all();
     if (!written) {

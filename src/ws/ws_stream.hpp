@@ -47,6 +47,9 @@ class WsStream final : public Stream {
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override;
   using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
+  // Frames the payload where it lies: a client masks it in place (no copy), the first frame's
+  // header goes into the headroom when it fits, and every frame leaves in one gathered write.
+  Task<Result<void>> write_all_in_place(MutableByteSpan buffer, std::size_t headroom) override;
   // Sends a close frame (1000): the peer reads EOF; we go on reading until its close frame.
   Task<Result<void>> shutdown_write() override;
   // Closes the transport at once, without a close frame (use close_handshake() for that).
@@ -93,6 +96,7 @@ class WsStream final : public Stream {
   Bytes tx_;                    // client frames (masking needs a copy) and control frames
   Bytes control_tx_;
   std::vector<ByteSpan> gather_;
+  Bytes frame_headers_;         // headers of in-place frames that did not fit the headroom
   std::error_code write_error_{};
   bool closed_ = false;
 };
