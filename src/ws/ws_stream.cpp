@@ -13,6 +13,8 @@ namespace vtunnel::ws {
 namespace {
 
 constexpr std::size_t kCloseDrainBuffer = 4096;
+// A frame with at least this much payload left after its first read counts as large.
+constexpr std::size_t kLargeFrame = 64 * 1024;
 
 }  // namespace
 
@@ -57,6 +59,7 @@ Task<Result<std::size_t>> WsStream::read_some(MutableByteSpan buf) {
           }
           data_pos_ = static_cast<std::size_t>(step.payload.data() - rx_.data());
           data_end_ = data_pos_ + step.payload.size();
+          large_frames_ = conn_.parser().payload_remaining() >= kLargeFrame;
           break;
         case ReadStep::Kind::closed:
           read_eof_ = true;
@@ -77,8 +80,12 @@ Task<Result<std::size_t>> WsStream::read_some(MutableByteSpan buf) {
     const bool direct = remaining > 0;
     // Inside a frame the next `remaining` bytes are all payload: read them straight into
     // the caller's buffer and unmask them there.
+    // Between large frames, read only the next header into rx_ so that the payload after it
+    // is read straight into the caller's buffer too (instead of copied out of rx_).
+    const std::size_t header_only = frame_header_size(0xFFFF + 1, conn_.role() == Role::server);
     MutableByteSpan target = direct ? buf.first(static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), remaining)))
-                                    : MutableByteSpan(rx_);
+                             : large_frames_ ? MutableByteSpan(rx_).first(std::min(rx_.size(), header_only))
+                                             : MutableByteSpan(rx_);
     Result<std::size_t> got = co_await transport_->read_some(target);
     if (!got) {
       if (got.error() == vtunnel::errc::eof) {

@@ -90,6 +90,7 @@ class WsStream final : public Stream {
   std::size_t rx_end_ = 0;
   std::size_t data_pos_ = 0;    // unmasked payload in rx_ not yet delivered: [data_pos_, data_end_)
   std::size_t data_end_ = 0;
+  bool large_frames_ = false;   // the peer sends large frames: read headers on their own
   bool read_eof_ = false;       // peer's close frame seen (or transport EOF between frames)
   std::error_code read_error_{};
 
