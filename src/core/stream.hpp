@@ -29,6 +29,14 @@ class Stream {
   virtual Task<Result<void>> write_all(std::span<const ByteSpan> bufs) = 0;
   Task<Result<void>> write_all(ByteSpan buf) { return write_all_one(buf); }
 
+  // Like write_all(), for a caller that hands its buffer over until the task completes:
+  // `buffer` = [headroom free bytes][payload]. The stream may use the headroom for its own
+  // framing and may modify the payload bytes (a WebSocket client masks them in place instead
+  // of copying them). The default writes the payload as write_all() does.
+  virtual Task<Result<void>> write_all_in_place(MutableByteSpan buffer, std::size_t headroom) {
+    return write_all_one(ByteSpan(buffer).subspan(headroom));
+  }
+
   // Half-close: the peer reads EOF after the bytes already written; reading goes on.
   virtual Task<Result<void>> shutdown_write() = 0;
 

@@ -33,7 +33,7 @@ Connection::Connection(Config config)
       config_.channel_max_packet > kMaxChannelDataPerPacket)
     throw std::invalid_argument("ssh channel window/max packet out of range");
   our_version_ = "SSH-2.0-" + config_.software_version;
-  Bytes& o = out();
+  PacketBuffer& o = out();
   o.insert(o.end(), our_version_.begin(), our_version_.end());
   o.push_back('\r');
   o.push_back('\n');
@@ -42,7 +42,7 @@ Connection::Connection(Config config)
 
 Connection::~Connection() = default;
 
-Bytes& Connection::out() {
+PacketBuffer& Connection::out() {
   if (out_.size() < config_.output_headroom) out_.resize(config_.output_headroom);
   return out_;
 }
@@ -58,7 +58,7 @@ OutputBuffer Connection::take_output() {
   return b;
 }
 
-void Connection::recycle(Bytes storage) {
+void Connection::recycle(PacketBuffer storage) {
   constexpr std::size_t kMaxSpareBuffers = 4;
   if (spare_buffers_.size() >= kMaxSpareBuffers) return;
   storage.clear();

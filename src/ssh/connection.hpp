@@ -64,8 +64,10 @@ struct Config {
   std::uint64_t rekey_packets = std::uint64_t{1} << 31;
 
   // Channels: the window and max packet we announce (also the most window we ever grant).
-  std::uint32_t channel_window = 2 * 1024 * 1024;
-  std::uint32_t channel_max_packet = 32 * 1024;
+  // What we send is bounded by what the peer announces: Go and OpenSSH announce 32 KiB
+  // packets (windows of 2 MiB / 2 MiB), so only our own peers exchange large packets.
+  std::uint32_t channel_window = 4 * 1024 * 1024;
+  std::uint32_t channel_max_packet = 255 * 1024;
   std::size_t max_channels = 1024;
 
   // Budget for a peer that has not authenticated yet.
@@ -135,7 +137,7 @@ using Event = std::variant<event::KexDone, event::Authenticated, event::GlobalRe
                            event::ChannelClose, event::ChannelWindow, event::Disconnected>;
 
 struct OutputBuffer {
-  Bytes storage;
+  PacketBuffer storage;
   std::size_t headroom = 0;
   ByteSpan data() const noexcept { return ByteSpan(storage).subspan(headroom); }
 };
@@ -159,7 +161,7 @@ class Connection {
     return out_.size() > config_.output_headroom ? out_.size() - config_.output_headroom : 0;
   }
   OutputBuffer take_output();
-  void recycle(Bytes storage);
+  void recycle(PacketBuffer storage);
 
   // ---- state
   bool authenticated() const noexcept { return authenticated_; }
@@ -233,7 +235,7 @@ class Connection {
   void fail(std::error_code ec, DisconnectReason reason, std::string message);
   void peer_disconnected(Reader& r);
   void send_unimplemented();
-  Bytes& out();
+  PacketBuffer& out();
   void send_payload(ByteSpan payload);
   void write_packet(ByteSpan payload);
   bool sending_paused() const noexcept { return kex_.sent_kexinit && !kex_.sent_newkeys; }
@@ -273,8 +275,8 @@ class Connection {
   PacketEncoder encoder_;
   std::deque<Event> events_;
   std::deque<Bytes> deferred_;   // outgoing non-kex payloads held while a kex is in progress
-  Bytes out_;
-  std::vector<Bytes> spare_buffers_;
+  PacketBuffer out_;
+  std::vector<PacketBuffer> spare_buffers_;
 
   std::string our_version_, peer_version_;
   bool version_received_ = false;

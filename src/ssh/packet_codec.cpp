@@ -81,23 +81,23 @@ std::size_t PacketEncoder::max_wire_size(std::size_t payload_len) const noexcept
   return 4 + 1 + payload_len + 4 + block + (cipher_ ? cipher_->tag_size() : 0);
 }
 
-MutableByteSpan PacketEncoder::begin(Bytes& out, std::size_t payload_len) {
-  packet_start_ = out.size();
-  payload_len_ = payload_len;
-  out.resize(packet_start_ + 5 + payload_len);
-  return MutableByteSpan(out).subspan(packet_start_ + 5, payload_len);
-}
-
-void PacketEncoder::finish(Bytes& out) {
+std::size_t PacketEncoder::padding_length() const noexcept {
   const std::size_t block = cipher_ ? cipher_->block_size() : kClearBlockSize;
   // AEAD and EtM modes align packet_length; the clear mode aligns the whole packet.
   const std::size_t aligned_part = 1 + payload_len_ + (cipher_ ? 0 : 4);
   std::size_t padding = block - aligned_part % block;
   if (padding < 4) padding += block;
+  return padding;
+}
+
+std::size_t PacketEncoder::pending_wire_size() const noexcept {
+  return 4 + 1 + payload_len_ + padding_length() + (cipher_ ? cipher_->tag_size() : 0);
+}
+
+void PacketEncoder::seal_pending(std::uint8_t* p) {
+  const std::size_t padding = padding_length();
   const std::size_t tag = cipher_ ? cipher_->tag_size() : 0;
   const std::size_t packet_length = 1 + payload_len_ + padding;
-  out.resize(packet_start_ + 4 + packet_length + tag);
-  std::uint8_t* p = out.data() + packet_start_;
   store_be32(p, static_cast<std::uint32_t>(packet_length));
   p[4] = static_cast<std::uint8_t>(padding);
   rng_->randomize(p + 5 + payload_len_, padding);
@@ -108,12 +108,6 @@ void PacketEncoder::finish(Bytes& out) {
   if (++seq_ == 0) wrapped_ = true;
   counters_.bytes += 4 + packet_length + tag;
   counters_.packets += 1;
-}
-
-void PacketEncoder::encode(ByteSpan payload, Bytes& out) {
-  MutableByteSpan room = begin(out, payload.size());
-  if (!payload.empty()) std::memcpy(room.data(), payload.data(), payload.size());
-  finish(out);
 }
 
 }  // namespace vtunnel::ssh

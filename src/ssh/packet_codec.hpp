@@ -2,8 +2,12 @@
 // Binary packet protocol (RFC 4253 §6): framing, padding, sequence numbers. Knows ciphers but
 // no message types. Decrypts and encrypts in place; no allocation per packet once warm.
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <botan/rng.h>
 
@@ -13,6 +17,31 @@
 #include "ssh/limits.hpp"
 
 namespace vtunnel::ssh {
+
+// Allocator whose value-initialization is default-initialization: a vector using it leaves the
+// bytes added by resize() unset. Packets are sized and then written in full at once, so the
+// zero-fill std::vector would do first is wasted work on the hot path.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+// Output storage for packets (see Connection::take_output()).
+using PacketBuffer = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
 
 struct PacketCounters {
   std::uint64_t bytes = 0;    // wire bytes since the current keys took effect
@@ -68,13 +97,29 @@ class PacketEncoder {
   // Largest payload that fits a packet of kMaxPacketSize.
   static constexpr std::size_t kMaxPayload = kMaxPacketSize - 1 - 255;
 
-  // Appends the header and room for payload_len bytes to out; returns the payload area to be
-  // filled by the caller before finish(). payload_len must be <= kMaxPayload.
-  MutableByteSpan begin(Bytes& out, std::size_t payload_len);
+  // Appends the header and room for payload_len bytes to out (Bytes or PacketBuffer); returns
+  // the payload area to be filled by the caller before finish(). payload_len must be <=
+  // kMaxPayload.
+  template <class Buffer>
+  MutableByteSpan begin(Buffer& out, std::size_t payload_len) {
+    packet_start_ = out.size();
+    payload_len_ = payload_len;
+    out.resize(packet_start_ + 5 + payload_len);
+    return MutableByteSpan(out.data() + packet_start_ + 5, payload_len);
+  }
   // Pads, encrypts in place and appends the tag of the packet begun last.
-  void finish(Bytes& out);
+  template <class Buffer>
+  void finish(Buffer& out) {
+    out.resize(packet_start_ + pending_wire_size());
+    seal_pending(out.data() + packet_start_);
+  }
   // begin + copy + finish.
-  void encode(ByteSpan payload, Bytes& out);
+  template <class Buffer>
+  void encode(ByteSpan payload, Buffer& out) {
+    MutableByteSpan room = begin(out, payload.size());
+    if (!payload.empty()) std::memcpy(room.data(), payload.data(), payload.size());
+    finish(out);
+  }
 
   void set_cipher(std::unique_ptr<PacketCipher> cipher) noexcept;
   void reset_sequence() noexcept { seq_ = 0; }
@@ -85,6 +130,10 @@ class PacketEncoder {
   std::size_t max_wire_size(std::size_t payload_len) const noexcept;
 
  private:
+  std::size_t padding_length() const noexcept;
+  std::size_t pending_wire_size() const noexcept;
+  void seal_pending(std::uint8_t* packet);
+
   Botan::RandomNumberGenerator* rng_;
   std::unique_ptr<PacketCipher> cipher_;
   std::size_t packet_start_ = 0;

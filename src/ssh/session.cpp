@@ -107,7 +107,8 @@ Task<void> Session::write_pump() {
     }
     // Everything the core produced since the last write goes out in one write.
     OutputBuffer out = conn_.take_output();
-    Result<void> written = co_await stream_.write_all(out.data());
+    // The buffer is ours until recycled: the stream may frame it in the headroom and mask in place.
+    Result<void> written = co_await stream_.write_all_in_place(MutableByteSpan(out.storage), out.headroom);
     conn_.recycle(std::move(out.storage));
     output_drained_.wake_all();
     if (!written) {
@@ -163,11 +164,20 @@ void Session::dispatch(Event& e) {
         } else if constexpr (std::is_same_v<T, event::ChannelData>) {
           if (auto it = channels_.find(ev.channel); it != channels_.end()) {
             auto& st = *it->second;
-            if (st.inbox_offset > 0 && st.inbox_offset >= st.inbox.size() / 2) {
-              st.inbox.erase(st.inbox.begin(), st.inbox.begin() + std::ptrdiff_t(st.inbox_offset));
-              st.inbox_offset = 0;
+            ByteSpan data = ev.data;
+            if (st.inbox_offset == st.inbox.size() && st.reader_filled < st.reader_buf.size()) {
+              const std::size_t n = std::min(data.size(), st.reader_buf.size() - st.reader_filled);
+              std::memcpy(st.reader_buf.data() + st.reader_filled, data.data(), n);
+              st.reader_filled += n;
+              data = data.subspan(n);
             }
-            st.inbox.insert(st.inbox.end(), ev.data.begin(), ev.data.end());
+            if (!data.empty()) {
+              if (st.inbox_offset > 0 && st.inbox_offset >= st.inbox.size() / 2) {
+                st.inbox.erase(st.inbox.begin(), st.inbox.begin() + std::ptrdiff_t(st.inbox_offset));
+                st.inbox_offset = 0;
+              }
+              st.inbox.insert(st.inbox.end(), data.begin(), data.end());
+            }
             st.readable.wake_all();
           } else {
             (void)conn_.consumed(ev.channel, ev.data.size());  // closed locally: drop, keep window
@@ -277,6 +287,28 @@ Task<std::error_code> Session::wait_closed() {
 
 // ---------------------------------------------------------------- Channel
 
+namespace {
+// Registers a waiting reader's buffer with its channel for as long as the read is suspended;
+// unregisters on every exit, also when the reading coroutine is destroyed while suspended.
+class ReaderRegistration {
+ public:
+  ReaderRegistration(detail::ChannelState& st, MutableByteSpan buf) noexcept : st_(&st) {
+    st_->reader_buf = buf;
+    st_->reader_filled = 0;
+  }
+  ~ReaderRegistration() {
+    st_->reader_buf = {};
+    st_->reader_filled = 0;
+  }
+  ReaderRegistration(const ReaderRegistration&) = delete;
+  ReaderRegistration& operator=(const ReaderRegistration&) = delete;
+  std::size_t filled() const noexcept { return st_->reader_filled; }
+
+ private:
+  detail::ChannelState* st_;
+};
+}  // namespace
+
 Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
   auto st = state_;
   Session* s = session_;
@@ -302,7 +334,22 @@ Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
       if (st->error) co_return st->error;
       co_return vtunnel::errc::eof;
     }
-    bool woken = co_await st->readable.wait();
+    // Wait with the buffer registered: the read pump may fill it directly.
+    std::size_t got = 0;
+    bool woken = false;
+    {
+      ReaderRegistration registration(*st, buf);
+      woken = co_await st->readable.wait();
+      got = registration.filled();
+    }
+    if (got > 0) {
+      // Delivered even if the wait was cancelled meanwhile: the bytes are in the caller's buffer.
+      if (s->is_open() && !st->closed) {
+        (void)s->conn_.consumed(st->id, got);
+        s->output_ready();
+      }
+      co_return got;
+    }
     if (!woken) co_return vtunnel::errc::cancelled;
   }
 }

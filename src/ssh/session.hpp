@@ -34,6 +34,10 @@ struct ChannelState {
   std::uint32_t id = 0;
   Bytes inbox;                 // received, not yet read (bounded by our window)
   std::size_t inbox_offset = 0;
+  // A read() waiting with its buffer: data arriving while the inbox is empty is copied from
+  // the decrypted packet straight into it (one copy instead of two through the inbox).
+  MutableByteSpan reader_buf;
+  std::size_t reader_filled = 0;
   bool eof_received = false;
   bool closed = false;         // peer's CLOSE received or session ended
   std::error_code error;
@@ -50,6 +54,8 @@ class Channel {
  public:
   Channel() = default;
   std::uint32_t id() const noexcept { return state_ ? state_->id : 0; }
+  // Bytes received and not read yet (bounded by the window we announce).
+  std::size_t buffered() const noexcept { return state_ ? state_->inbox.size() - state_->inbox_offset : 0; }
   bool valid() const noexcept { return session_ != nullptr; }
 
   // Reads at least one byte; errc::eof once the peer sent EOF (or closed) and all data was read.

@@ -7,11 +7,14 @@
 #include "core/error.hpp"
 #include "ws/error.hpp"
 #include "ws/frame_writer.hpp"
+#include "ws/mask.hpp"
 
 namespace vtunnel::ws {
 namespace {
 
 constexpr std::size_t kCloseDrainBuffer = 4096;
+// A frame with at least this much payload left after its first read counts as large.
+constexpr std::size_t kLargeFrame = 64 * 1024;
 
 }  // namespace
 
@@ -56,6 +59,7 @@ Task<Result<std::size_t>> WsStream::read_some(MutableByteSpan buf) {
           }
           data_pos_ = static_cast<std::size_t>(step.payload.data() - rx_.data());
           data_end_ = data_pos_ + step.payload.size();
+          large_frames_ = conn_.parser().payload_remaining() >= kLargeFrame;
           break;
         case ReadStep::Kind::closed:
           read_eof_ = true;
@@ -76,8 +80,12 @@ Task<Result<std::size_t>> WsStream::read_some(MutableByteSpan buf) {
     const bool direct = remaining > 0;
     // Inside a frame the next `remaining` bytes are all payload: read them straight into
     // the caller's buffer and unmask them there.
+    // Between large frames, read only the next header into rx_ so that the payload after it
+    // is read straight into the caller's buffer too (instead of copied out of rx_).
+    const std::size_t header_only = frame_header_size(0xFFFF + 1, conn_.role() == Role::server);
     MutableByteSpan target = direct ? buf.first(static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), remaining)))
-                                    : MutableByteSpan(rx_);
+                             : large_frames_ ? MutableByteSpan(rx_).first(std::min(rx_.size(), header_only))
+                                             : MutableByteSpan(rx_);
     Result<std::size_t> got = co_await transport_->read_some(target);
     if (!got) {
       if (got.error() == vtunnel::errc::eof) {
@@ -203,6 +211,46 @@ Task<Result<void>> WsStream::write_all(std::span<const ByteSpan> bufs) {
     co_return sent;
   }
   co_return co_await flush_control_locked();  // pongs that arrived meanwhile
+}
+
+Task<Result<void>> WsStream::write_all_in_place(MutableByteSpan buffer, std::size_t headroom) {
+  Result<Mutex::Guard> locked = co_await write_lock_.lock();
+  if (!locked) co_return locked.error();
+  Mutex::Guard guard = std::move(*locked);
+  if (closed_) co_return make_error_code(vtunnel::errc::closed);
+  Result<void> flushed = co_await flush_control_locked();
+  if (!flushed) co_return flushed;
+  if (!conn_.can_send_data()) co_return make_error_code(errc::closed);
+  const MutableByteSpan payload = buffer.subspan(headroom);
+  if (payload.empty()) co_return Result<void>{};
+  const std::size_t max_message = std::max<std::size_t>(options_.max_outgoing_message, 1);
+  const std::size_t frames = (payload.size() + max_message - 1) / max_message;
+  frame_headers_.resize(frames * kMaxFrameHeaderSize);
+  gather_.clear();
+  for (std::size_t i = 0, offset = 0; i < frames; ++i) {
+    const std::size_t message = std::min(payload.size() - offset, max_message);
+    const FrameSpec spec = conn_.data_frame();
+    const std::size_t header = frame_header_size(message, spec.mask.has_value());
+    const MutableByteSpan body = payload.subspan(offset, message);
+    if (spec.mask) apply_mask(body, *spec.mask, 0);
+    if (i == 0 && headroom >= header) {
+      // Header right in front of the payload: one contiguous span.
+      write_frame_header(buffer.subspan(headroom - header, header), spec, message);
+      gather_.push_back(ByteSpan(buffer).subspan(headroom - header, header + message));
+    } else {
+      const MutableByteSpan h = MutableByteSpan(frame_headers_).subspan(i * kMaxFrameHeaderSize, header);
+      write_frame_header(h, spec, message);
+      gather_.push_back(h);
+      gather_.push_back(body);
+    }
+    offset += message;
+  }
+  Result<void> sent = co_await transport_->write_all(std::span<const ByteSpan>(gather_));
+  if (!sent) {
+    write_error_ = sent.error();
+    co_return sent;
+  }
+  co_return co_await flush_control_locked();
 }
 
 Task<Result<void>> WsStream::write_message_in_place(MutableByteSpan buffer, std::size_t payload_offset) {

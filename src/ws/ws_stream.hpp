@@ -47,6 +47,9 @@ class WsStream final : public Stream {
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override;
   using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
+  // Frames the payload where it lies: a client masks it in place (no copy), the first frame's
+  // header goes into the headroom when it fits, and every frame leaves in one gathered write.
+  Task<Result<void>> write_all_in_place(MutableByteSpan buffer, std::size_t headroom) override;
   // Sends a close frame (1000): the peer reads EOF; we go on reading until its close frame.
   Task<Result<void>> shutdown_write() override;
   // Closes the transport at once, without a close frame (use close_handshake() for that).
@@ -87,12 +90,14 @@ class WsStream final : public Stream {
   std::size_t rx_end_ = 0;
   std::size_t data_pos_ = 0;    // unmasked payload in rx_ not yet delivered: [data_pos_, data_end_)
   std::size_t data_end_ = 0;
+  bool large_frames_ = false;   // the peer sends large frames: read headers on their own
   bool read_eof_ = false;       // peer's close frame seen (or transport EOF between frames)
   std::error_code read_error_{};
 
   Bytes tx_;                    // client frames (masking needs a copy) and control frames
   Bytes control_tx_;
   std::vector<ByteSpan> gather_;
+  Bytes frame_headers_;         // headers of in-place frames that did not fit the headroom
   std::error_code write_error_{};
   bool closed_ = false;
 };

@@ -38,12 +38,18 @@ struct Peer {
   bool authenticated = false;
   std::optional<event::Disconnected> disconnected;
   std::size_t windows = 0;
+  std::string cipher_in, cipher_out;  // of the last key exchange
+  std::size_t largest_data = 0;  // the largest CHANNEL_DATA payload received
 
   void handle(Event& e) {
     std::visit(
         [&](auto& ev) {
           using T = std::decay_t<decltype(ev)>;
-          if constexpr (std::is_same_v<T, event::KexDone>) ++kex_done;
+          if constexpr (std::is_same_v<T, event::KexDone>) {
+            ++kex_done;
+            cipher_in = ev.cipher_in;
+            cipher_out = ev.cipher_out;
+          }
           else if constexpr (std::is_same_v<T, event::Authenticated>) authenticated = true;
           else if constexpr (std::is_same_v<T, event::GlobalRequest>) {
             requests.push_back({ev.name, ev.want_reply, {}});
@@ -62,6 +68,7 @@ struct Peer {
           } else if constexpr (std::is_same_v<T, event::ChannelOpenFailure>) {
             open_failures.push_back(ev);
           } else if constexpr (std::is_same_v<T, event::ChannelData>) {
+            largest_data = std::max(largest_data, ev.data.size());
             auto& r = received[ev.channel];
             r.insert(r.end(), ev.data.begin(), ev.data.end());
             if (auto_consume) REQUIRE(conn.consumed(ev.channel, ev.data.size()).ok());

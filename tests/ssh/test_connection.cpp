@@ -45,6 +45,10 @@ TEST_CASE("handshake: ed25519 publickey auth, pinned host key, strict kex") {
   REQUIRE(p.client.conn.strict_kex());
   REQUIRE(p.server.conn.strict_kex());
   REQUIRE(p.client.conn.peer_version().starts_with("SSH-2.0-vtunnel_"));
+  // AES-128-GCM is the fastest AEAD with AES-NI: our client's first choice, so our pair uses it.
+  REQUIRE(p.client.cipher_out == "aes128-gcm@openssh.com");
+  REQUIRE(p.client.cipher_in == "aes128-gcm@openssh.com");
+  REQUIRE(p.server.cipher_out == "aes128-gcm@openssh.com");
   REQUIRE(p.client.conn.session_id().size() == 32);
   REQUIRE(std::equal(p.client.conn.session_id().begin(), p.client.conn.session_id().end(),
                      p.server.conn.session_id().begin(), p.server.conn.session_id().end()));
@@ -254,6 +258,44 @@ TEST_CASE("peer max packet is respected") {
   Bytes data = pattern(50000, 9);
   send_all(p, p.server, id, data);
   REQUIRE(p.client.received[p.client.opened.back()] == data);
+  REQUIRE_FALSE(p.client.disconnected);
+}
+
+TEST_CASE("our own peers use large channel packets and windows") {
+  auto c = keyed_configs();
+  REQUIRE(c.client.channel_max_packet > 32 * 1024);  // the defaults are the large values
+  REQUIRE(c.client.channel_window > 2 * 1024 * 1024);
+  ConnectionPair p(std::move(c.client), std::move(c.server));
+  p.pump();
+  std::uint32_t id = open_tunnel(p, p.server, p.client);
+  REQUIRE(p.server.conn.send_window(id) == Config{}.channel_window);
+  Bytes data = pattern(3 * 1024 * 1024 + 5, 12);
+  auto n = p.server.conn.send_data(id, data);  // fits the window: queued at once
+  REQUIRE(n.ok());
+  REQUIRE(*n == data.size());
+  p.pump();
+  REQUIRE(p.client.received[p.client.opened.back()] == data);
+  REQUIRE(p.client.largest_data == Config{}.channel_max_packet);
+  REQUIRE_FALSE(p.client.disconnected);
+}
+
+TEST_CASE("a peer announcing 32 KiB packets (Go, OpenSSH) never gets a larger one") {
+  auto c = keyed_configs();
+  c.client.channel_max_packet = 32 * 1024;  // what Go and OpenSSH announce
+  c.client.channel_window = 2 * 1024 * 1024;
+  ConnectionPair p(std::move(c.client), std::move(c.server));
+  p.pump();
+  std::uint32_t id = open_tunnel(p, p.server, p.client);
+  REQUIRE(p.server.conn.send_window(id) == 2 * 1024 * 1024);
+  Bytes data = pattern(5 * 1024 * 1024 + 3, 13);
+  // One send_data call of everything: the window, not the caller, bounds what is queued.
+  auto n = p.server.conn.send_data(id, data);
+  REQUIRE(n.ok());
+  REQUIRE(*n == 2 * 1024 * 1024);
+  p.pump();
+  send_all(p, p.server, id, ByteSpan(data).subspan(*n));
+  REQUIRE(p.client.received[p.client.opened.back()] == data);
+  REQUIRE(p.client.largest_data == 32 * 1024);
   REQUIRE_FALSE(p.client.disconnected);
 }
 

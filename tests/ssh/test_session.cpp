@@ -159,3 +159,80 @@ TEST_CASE("Session: handshake failures come back as values") {
             ssh::errc::host_key_mismatch);
   }
 }
+
+namespace {
+Task<void> accept_one(TcpStream* stream, Config config, std::unique_ptr<Session>* out, ssh::Channel* ch) {
+  auto s = co_await Session::server_handshake(*stream, std::move(config));
+  REQUIRE(s.ok());
+  *out = std::move(*s);
+  Result<IncomingChannel> in = co_await (*out)->next_channel();
+  REQUIRE(in.ok());
+  Result<ssh::Channel> accepted = (*out)->accept(*in);
+  REQUIRE(accepted.ok());
+  *ch = *accepted;
+}
+
+Task<void> slow_consumer(Config client_config, Config server_config, std::size_t total) {
+  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+  REQUIRE(l.ok());
+  TcpListener listener = std::move(*l);
+  Result<TcpStream> client_stream = co_await TcpStream::connect(listener.local_address());
+  REQUIRE(client_stream.ok());
+  Result<TcpStream> accepted = co_await listener.accept();
+  REQUIRE(accepted.ok());
+  TcpStream server_stream = std::move(*accepted);
+  std::unique_ptr<Session> server;
+  ssh::Channel server_ch;
+  Scope side;
+  side.spawn(accept_one(&server_stream, std::move(server_config), &server, &server_ch));
+  auto client = co_await Session::client_handshake(*client_stream, std::move(client_config));
+  REQUIRE(client.ok());
+  Result<ssh::Channel> ch = co_await (*client)->open_channel("direct-tcpip", {});
+  REQUIRE(ch.ok());
+  co_await side.join();
+  REQUIRE(server);
+
+  // The server writes far more than the window while the client does not read.
+  Scope writer;
+  writer.spawn(write_pattern(server_ch, total));
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (ch->buffered() < 256 * 1024 && Clock::now() < deadline) {
+    Result<void> slept = co_await sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(slept.ok());
+  }
+  REQUIRE(ch->buffered() == 256 * 1024);  // the window the client announced, and no more
+  Result<void> slept = co_await sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(slept.ok());
+  REQUIRE(ch->buffered() == 256 * 1024);
+
+  // Then reads it all with buffers of very different sizes (partial reads of each packet,
+  // several packets per read, reads waiting for data and reads served from the inbox).
+  const std::size_t sizes[] = {1, 1000, 100000, 300000, 7};
+  std::size_t got = 0;
+  bool mismatch = false;
+  for (std::size_t i = 0;; ++i) {
+    Bytes buf(sizes[i % std::size(sizes)]);
+    Result<std::size_t> n = co_await ch->read(buf);
+    if (!n) {
+      REQUIRE(n.error() == vtunnel::errc::eof);
+      break;
+    }
+    for (std::size_t k = 0; k < *n; ++k)
+      if (buf[k] != session_cycle()[(got + k) % session_cycle().size()]) mismatch = true;
+    got += *n;
+    REQUIRE(ch->buffered() <= 256 * 1024);
+  }
+  REQUIRE_FALSE(mismatch);
+  REQUIRE(got == total);
+  co_await writer.join();
+  co_await (*client)->close();
+  co_await server->close();
+}
+}  // namespace
+
+TEST_CASE("Session: a slow consumer holds at most its window; reads of any size see every byte in order") {
+  Loop loop;
+  auto c = keyed_configs();
+  c.client.channel_window = 256 * 1024;
+  sync_wait(loop, slow_consumer(std::move(c.client), std::move(c.server), 16 * 1024 * 1024 + 11));
+}

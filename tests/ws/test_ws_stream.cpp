@@ -129,6 +129,51 @@ TEST_CASE("WsStream write_message_in_place uses the caller's headroom", "[ws_str
   }
 }
 
+TEST_CASE("WsStream write_all_in_place: header in the headroom, masked in place, split, one write", "[ws_stream]") {
+  WsStreamOptions options;
+  options.max_outgoing_message = 100000;
+  for (Role role : {Role::server, Role::client}) {
+    for (std::size_t headroom : {std::size_t{0}, std::size_t{3}, WsStream::kHeadroom}) {
+      INFO("headroom " << headroom);
+      auto h = make(role, {}, 1 << 20, options);
+      const std::string payload = pattern(250000, 13);
+      Bytes buffer(headroom + payload.size());
+      std::memcpy(buffer.data() + headroom, payload.data(), payload.size());
+      REQUIRE(run_sync(h.ws->write_all_in_place(buffer, headroom)).ok());
+      REQUIRE(h.transport->writes == 1);  // every frame in one gathered transport write
+      auto sent = parse_all(role == Role::server ? Role::client : Role::server, h.transport->written);
+      REQUIRE(!sent.error);
+      REQUIRE(sent.messages.size() == 3);
+      REQUIRE(sent.messages[0].payload.size() == 100000);
+      REQUIRE(sent.messages[0].payload + sent.messages[1].payload + sent.messages[2].payload == payload);
+    }
+  }
+}
+
+TEST_CASE("WsStream reads large frames then small ones (header-only reads between large frames)", "[ws_stream]") {
+  const std::string big1 = pattern(300000, 21), big2 = pattern(70000, 22), small = pattern(100, 23),
+                    big3 = pattern(200000, 24), tiny = pattern(3, 25);
+  for (Role role : {Role::server, Role::client}) {
+    const std::optional<MaskKey> key = role == Role::server ? std::optional<MaskKey>(kKey) : std::nullopt;
+    Bytes wire = make_frame(Opcode::binary, big1, key);
+    append(wire, make_frame(Opcode::binary, big2, key));
+    append(wire, make_frame(Opcode::ping, "p", key));
+    append(wire, make_frame(Opcode::binary, small, key));
+    append(wire, make_frame(Opcode::binary, small, key));
+    append(wire, make_frame(Opcode::binary, big3, key));
+    append(wire, make_frame(Opcode::binary, tiny, key));
+    for (std::size_t chunk : {1000u, 65536u, 1u << 20}) {
+      for (std::size_t buf_size : {7u, 65536u, 400000u}) {
+        INFO("chunk " << chunk << " buffer " << buf_size);
+        auto h = make(role, wire, chunk);
+        auto [data, ec] = read_all(*h.ws, buf_size);
+        REQUIRE(ec == vtunnel::errc::eof);
+        REQUIRE(data == big1 + big2 + small + small + big3 + tiny);
+      }
+    }
+  }
+}
+
 TEST_CASE("WsStream: the peer's close reads EOF, is echoed, and stops writes", "[ws_stream]") {
   Bytes wire = make_frame(Opcode::binary, "tail", std::nullopt);
   append(wire, make_frame(Opcode::close, Bytes{0x0F, 0xA0, 'b', 'y', 'e'}, std::nullopt));  // 4000
