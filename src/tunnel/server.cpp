@@ -13,8 +13,8 @@
 #include "ssh/session.hpp"
 #include "tunnel/channel_stream.hpp"
 #include "tunnel/messages.hpp"
-#include "ws/tls_server_stream.hpp"
 #include "tunnel/metrics_endpoint.hpp"
+#include "ws/tls_server_stream.hpp"
 #include "ws/ws_handshake.hpp"
 
 namespace vtunnel {
