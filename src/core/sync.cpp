@@ -1,5 +1,7 @@
 #include "core/sync.hpp"
 
+#include "core/timer.hpp"
+
 namespace vtunnel {
 
 void WaitQueue::push(Waiter* w) noexcept {
@@ -70,6 +72,20 @@ void Mutex::unlock() noexcept {
   } else {
     locked_ = false;
   }
+}
+
+namespace {
+Task<Result<void>> woken(WaitQueue& q) {
+  bool w = co_await q.wait();
+  if (!w) co_return errc::cancelled;
+  co_return Result<void>{};
+}
+}  // namespace
+
+Task<Result<void>> wait_until(WaitQueue& q, TimePoint deadline) {
+  const TimePoint now = Clock::now();
+  if (now >= deadline) co_return errc::timed_out;
+  co_return co_await with_timeout(woken(q), deadline - now);
 }
 
 }  // namespace vtunnel

@@ -12,6 +12,7 @@
 #include "core/loop.hpp"
 #include "core/result.hpp"
 #include "core/stop.hpp"
+#include "core/task.hpp"
 
 namespace vtunnel {
 
@@ -68,6 +69,9 @@ class WaitQueue {
   Waiter* head_ = nullptr;
   Waiter* tail_ = nullptr;
 };
+
+// Waits until `q` is woken or `deadline` passes: ok, errc::timed_out, or errc::cancelled.
+Task<Result<void>> wait_until(WaitQueue& q, TimePoint deadline);
 
 // Manual-reset event.
 class Event {

@@ -172,13 +172,7 @@ Task<void> Client::shutdown(Duration grace) {
       log::info("shutting down: closing {} connection(s) still open after {}", carried_, seconds_text(grace));
       break;
     }
-    auto changed = co_await with_timeout(
-        [](WaitQueue& q) -> Task<Result<void>> {
-          bool woken = co_await q.wait();
-          if (!woken) co_return errc::cancelled;
-          co_return Result<void>{};
-        }(carried_changed_),
-        deadline - now);
+    auto changed = co_await wait_until(carried_changed_, deadline);
     if (!changed && changed.error() == errc::cancelled) break;
   }
   co_await close();

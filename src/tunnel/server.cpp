@@ -197,13 +197,7 @@ Task<void> Server::shutdown(Duration grace) {
       log::info("shutting down: closing {} connection(s) still open after {}", carried_, seconds_text(grace));
       break;
     }
-    auto changed = co_await with_timeout(
-        [](WaitQueue& q) -> Task<Result<void>> {
-          bool woken = co_await q.wait();
-          if (!woken) co_return errc::cancelled;
-          co_return Result<void>{};
-        }(carried_changed_),
-        deadline - now);
+    auto changed = co_await wait_until(carried_changed_, deadline);
     if (!changed && changed.error() == errc::cancelled) break;
   }
   close();
@@ -483,13 +477,7 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
                 seconds_text(options_.pending_wait));
       co_return;
     }
-    auto changed = co_await with_timeout(
-        [](WaitQueue& q) -> Task<Result<void>> {
-          bool woken = co_await q.wait();
-          if (!woken) co_return errc::cancelled;
-          co_return Result<void>{};
-        }(sessions_changed_),
-        deadline - now);
+    auto changed = co_await wait_until(sessions_changed_, deadline);
     if (!changed && changed.error() == errc::cancelled) co_return;
   }
   pending.release();
