@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/buffer_pool.hpp"
@@ -85,6 +86,7 @@ class RelayBuffers final : public Loop::Service {
   }
 
   void count_ring_receive() noexcept { ++ring_receives_; }
+  void count_direct_send() noexcept { ++direct_sends_; }
 
   RelayBufferStats stats() const noexcept {
     RelayBufferStats s;
@@ -92,6 +94,7 @@ class RelayBuffers final : public Loop::Service {
     s.cached = cached_.size();
     s.acquired = acquired_;
     s.ring_receives = ring_receives_;
+    s.direct_sends = direct_sends_;
     s.ring = ring_ != nullptr;
     return s;
   }
@@ -115,6 +118,7 @@ class RelayBuffers final : public Loop::Service {
   std::size_t in_use_ = 0;
   std::uint64_t acquired_ = 0;
   std::uint64_t ring_receives_ = 0;
+  std::uint64_t direct_sends_ = 0;
 };
 
 // Shared by the two directions and the idle watchdog; lives in relay()'s frame, which
@@ -132,12 +136,47 @@ struct RelayState {
   }
 };
 
+// Lets `from`'s producer (an SSH channel's read pump) send into the TCP socket `to` directly
+// while this direction is parked, counting the bytes as this direction's own. Registered for
+// the life of the direction.
+class TcpDirectSink final : public DirectSink {
+ public:
+  TcpDirectSink(RelayBuffers& buffers, RelayState& state, Stream& from, TcpStream& to,
+                std::uint64_t& counter, metrics::Counter* live) noexcept
+      : buffers_(buffers), state_(state), from_(from), to_(to), counter_(counter), live_(live) {
+    from_.set_direct_sink(this);
+  }
+  ~TcpDirectSink() { from_.set_direct_sink(nullptr); }
+  TcpDirectSink(const TcpDirectSink&) = delete;
+  TcpDirectSink& operator=(const TcpDirectSink&) = delete;
+
+  std::size_t send_now(ByteSpan data) noexcept override {
+    auto n = to_.send_now(data);
+    if (!n || *n == 0) return 0;  // full or failed: buffered, and the relay's write takes over
+    buffers_.count_direct_send();
+    counter_ += *n;
+    if (live_) live_->inc(*n);
+    state_.last_activity = Clock::now();
+    return *n;
+  }
+
+ private:
+  RelayBuffers& buffers_;
+  RelayState& state_;
+  Stream& from_;
+  TcpStream& to_;
+  std::uint64_t& counter_;
+  metrics::Counter* live_;
+};
+
 Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64_t& counter,
                         metrics::Counter* live) {
   RelayBuffers& buffers = RelayBuffers::current();
   const std::size_t size = std::max<std::size_t>(1, state.options.buffer_size);
   TcpStream* tcp = nullptr;
   if (buffers.ring() && size == buffers.ring()->buffer_size()) tcp = dynamic_cast<TcpStream*>(&from);
+  std::optional<TcpDirectSink> sink;
+  if (auto* to_tcp = dynamic_cast<TcpStream*>(&to)) sink.emplace(buffers, state, from, *to_tcp, counter, live);
   for (;;) {
     ProvidedBuffer received;     // a ring buffer the kernel filled, or
     RelayBuffers::Held held;     // a pool buffer taken once `from` was readable

@@ -220,6 +220,14 @@ Task<Result<void>> TcpStream::write_all(std::span<const ByteSpan> bufs) {
   co_return Result<void>{};
 }
 
+Result<std::size_t> TcpStream::send_now(ByteSpan buf) noexcept {
+  if (fd_ < 0) return errc::closed;
+  const ssize_t n = ::send(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n >= 0) return std::size_t(n);
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return std::size_t{0};
+  return from_errno(-errno);
+}
+
 Task<Result<void>> TcpStream::shutdown_write() {
   if (fd_ < 0) co_return errc::closed;
   if (::shutdown(fd_, SHUT_WR) < 0) co_return from_errno(-errno);

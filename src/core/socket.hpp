@@ -66,6 +66,9 @@ class TcpStream final : public Stream {
   using Stream::write_all;
   // One send; may write fewer bytes than given.
   Task<Result<std::size_t>> write_some(ByteSpan buf);
+  // One non-blocking send(2), outside the ring: what the socket takes now (0 when full), or
+  // the error. For producers that must not wait (see DirectSink); everything else awaits.
+  Result<std::size_t> send_now(ByteSpan buf) noexcept;
   // One write from a buffer registered with the ring (see FixedBufferPool).
   Task<Result<std::size_t>> write_some_fixed(ByteSpan buf, int buf_index);
   Task<Result<void>> shutdown_write() override;

@@ -11,6 +11,19 @@
 
 namespace vtunnel {
 
+// A socket a producer may hand bytes to directly, without waiting, while the consumer that owns
+// it (a relay direction) is parked holding nothing. Lets the SSH read pump pass channel data
+// from its decrypt buffer straight to the TCP socket instead of copying it twice.
+class DirectSink {
+ public:
+  // Sends what the socket takes now, never waiting; 0 when it is full or failed (the consumer's
+  // own write then sees the error). Counts the bytes as delivered.
+  virtual std::size_t send_now(ByteSpan data) noexcept = 0;
+
+ protected:
+  ~DirectSink() = default;
+};
+
 class Stream {
  public:
   virtual ~Stream() = default;
@@ -23,6 +36,11 @@ class Stream {
   // there), so a caller can take a buffer only when data flows. Streams that cannot tell
   // return at once (read_some() then waits as usual).
   virtual Task<Result<void>> wait_readable() { co_return Result<void>{}; }
+
+  // While wait_readable() is pending, the stream may deliver incoming bytes to `sink` instead
+  // of buffering them (nullptr: stop). Streams without a producer of their own ignore it.
+  // The sink must stay valid until it is unset.
+  virtual void set_direct_sink(DirectSink* sink) noexcept { (void)sink; }
 
   // Writes every byte of every span, in order, or fails. The spans must stay valid until the
   // returned task completes.

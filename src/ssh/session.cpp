@@ -165,6 +165,14 @@ void Session::dispatch(Event& e) {
           if (auto it = channels_.find(ev.channel); it != channels_.end()) {
             auto& st = *it->second;
             ByteSpan data = ev.data;
+            if (st.inbox_offset == st.inbox.size() && st.sink && st.parked && !st.closed) {
+              // Straight from the decrypt buffer to the consumer's socket; the peer may send
+              // that much more at once.
+              const std::size_t n = st.sink->send_now(data);
+              if (n > 0) (void)conn_.consumed(ev.channel, n);
+              data = data.subspan(n);
+              if (data.empty()) return;
+            }
             if (st.inbox_offset == st.inbox.size() && st.reader_filled < st.reader_buf.size()) {
               const std::size_t n = std::min(data.size(), st.reader_buf.size() - st.reader_filled);
               std::memcpy(st.reader_buf.data() + st.reader_filled, data.data(), n);
@@ -354,11 +362,29 @@ Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
   }
 }
 
+namespace {
+// Marks the channel's consumer as parked (holding nothing) for the duration of a wait.
+class Parked {
+ public:
+  explicit Parked(detail::ChannelState& st) noexcept : st_(st) { st_.parked = true; }
+  ~Parked() { st_.parked = false; }
+  Parked(const Parked&) = delete;
+  Parked& operator=(const Parked&) = delete;
+
+ private:
+  detail::ChannelState& st_;
+};
+}  // namespace
+
 Task<Result<void>> Channel::wait_readable() {
   auto st = state_;
   if (!st) co_return errc::invalid_argument;
   while (st->inbox.size() == st->inbox_offset && !st->eof_received && !st->closed) {
-    bool woken = co_await st->readable.wait();
+    bool woken = false;
+    {
+      Parked parked(*st);
+      woken = co_await st->readable.wait();
+    }
     if (!woken) co_return vtunnel::errc::cancelled;
   }
   co_return Result<void>{};

@@ -38,6 +38,10 @@ struct ChannelState {
   // the decrypted packet straight into it (one copy instead of two through the inbox).
   MutableByteSpan reader_buf;
   std::size_t reader_filled = 0;
+  // A consumer parked in wait_readable() with a sink: data arriving while the inbox is empty
+  // goes to the sink straight from the decrypted packet (no copy here at all).
+  DirectSink* sink = nullptr;
+  bool parked = false;
   bool eof_received = false;
   bool closed = false;         // peer's CLOSE received or session ended
   std::error_code error;
@@ -62,6 +66,11 @@ class Channel {
   Task<Result<std::size_t>> read(MutableByteSpan buf);
   // Waits until read() would not wait: data, EOF or close (lets a relay hold no buffer while idle).
   Task<Result<void>> wait_readable();
+  // While wait_readable() waits, arriving data is offered to `sink` first; what it does not take
+  // is buffered as usual and wakes the waiter. nullptr stops it.
+  void set_direct_sink(DirectSink* sink) noexcept {
+    if (state_) state_->sink = sink;
+  }
   // Writes all of data, waiting for window as needed.
   Task<Result<void>> write(ByteSpan data);
   Result<void> send_eof();

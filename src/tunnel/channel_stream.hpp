@@ -16,6 +16,7 @@ class ChannelStream final : public Stream {
 
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return channel_.read(buf); }
   Task<Result<void>> wait_readable() override { return channel_.wait_readable(); }
+  void set_direct_sink(DirectSink* sink) noexcept override { channel_.set_direct_sink(sink); }
   using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   Task<Result<void>> shutdown_write() override;
