@@ -22,7 +22,7 @@ namespace {
 class RelayBuffers final : public Loop::Service {
  public:
   static constexpr std::uint16_t kRingGroup = 0x7e1a;
-  static constexpr unsigned kRingBuffers = 64;  // 4 MiB of address space, touched as used
+  static constexpr unsigned kRingBuffers = 32;  // 4 MiB of address space, touched as used
   static constexpr std::size_t kMaxCached = 16;
 
   static RelayBuffers& current() {

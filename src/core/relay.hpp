@@ -23,7 +23,7 @@
 
 namespace vtunnel {
 
-inline constexpr std::size_t kRelayBufferSize = 64 * 1024;
+inline constexpr std::size_t kRelayBufferSize = 255 * 1024;
 
 struct RelayOptions {
   std::size_t buffer_size = kRelayBufferSize;  // per direction, held only while data moves
