@@ -22,8 +22,8 @@ namespace {
 class RelayBuffers final : public Loop::Service {
  public:
   static constexpr std::uint16_t kRingGroup = 0x7e1a;
-  static constexpr unsigned kRingBuffers = 32;  // 4 MiB of address space, touched as used
-  static constexpr std::size_t kMaxCached = 16;
+  static constexpr unsigned kRingBuffers = 8;  // 2 MiB of address space, touched as used
+  static constexpr std::size_t kMaxCached = 4;  // 1 MiB
 
   static RelayBuffers& current() {
     Loop& loop = Loop::current();
@@ -87,6 +87,7 @@ class RelayBuffers final : public Loop::Service {
 
   void count_ring_receive() noexcept { ++ring_receives_; }
   void count_direct_send() noexcept { ++direct_sends_; }
+  void count_direct_receive() noexcept { ++direct_receives_; }
 
   RelayBufferStats stats() const noexcept {
     RelayBufferStats s;
@@ -95,6 +96,7 @@ class RelayBuffers final : public Loop::Service {
     s.acquired = acquired_;
     s.ring_receives = ring_receives_;
     s.direct_sends = direct_sends_;
+    s.direct_receives = direct_receives_;
     s.ring = ring_ != nullptr;
     return s;
   }
@@ -119,6 +121,7 @@ class RelayBuffers final : public Loop::Service {
   std::uint64_t acquired_ = 0;
   std::uint64_t ring_receives_ = 0;
   std::uint64_t direct_sends_ = 0;
+  std::uint64_t direct_receives_ = 0;
 };
 
 // Shared by the two directions and the idle watchdog; lives in relay()'s frame, which
@@ -137,16 +140,12 @@ struct RelayState {
 };
 
 // Lets `from`'s producer (an SSH channel's read pump) send into the TCP socket `to` directly
-// while this direction is parked, counting the bytes as this direction's own. Registered for
-// the life of the direction.
+// while this direction waits holding nothing, counting the bytes as this direction's own.
 class TcpDirectSink final : public DirectSink {
  public:
-  TcpDirectSink(RelayBuffers& buffers, RelayState& state, Stream& from, TcpStream& to,
-                std::uint64_t& counter, metrics::Counter* live) noexcept
-      : buffers_(buffers), state_(state), from_(from), to_(to), counter_(counter), live_(live) {
-    from_.set_direct_sink(this);
-  }
-  ~TcpDirectSink() { from_.set_direct_sink(nullptr); }
+  TcpDirectSink(RelayBuffers& buffers, RelayState& state, TcpStream& to, std::uint64_t& counter,
+                metrics::Counter* live) noexcept
+      : buffers_(buffers), state_(state), to_(to), counter_(counter), live_(live) {}
   TcpDirectSink(const TcpDirectSink&) = delete;
   TcpDirectSink& operator=(const TcpDirectSink&) = delete;
 
@@ -163,11 +162,47 @@ class TcpDirectSink final : public DirectSink {
  private:
   RelayBuffers& buffers_;
   RelayState& state_;
-  Stream& from_;
   TcpStream& to_;
   std::uint64_t& counter_;
   metrics::Counter* live_;
 };
+
+// Offers `sink` to `from` for the life of one wait (the direction holds no data then).
+class SinkWhileWaiting {
+ public:
+  SinkWhileWaiting(Stream& from, DirectSink* sink) noexcept : from_(from), set_(sink != nullptr) {
+    if (set_) from_.set_direct_sink(sink);
+  }
+  ~SinkWhileWaiting() {
+    if (set_) from_.set_direct_sink(nullptr);
+  }
+  SinkWhileWaiting(const SinkWhileWaiting&) = delete;
+  SinkWhileWaiting& operator=(const SinkWhileWaiting&) = delete;
+
+ private:
+  Stream& from_;
+  bool set_;
+};
+
+// A TCP socket as a DirectSource: the channel reads it straight into an outgoing packet.
+class TcpSource final : public DirectSource {
+ public:
+  explicit TcpSource(TcpStream& tcp) noexcept : tcp_(tcp) {}
+  Result<std::size_t> read_now(MutableByteSpan room) noexcept override { return tcp_.recv_now(room); }
+
+ private:
+  TcpStream& tcp_;
+};
+
+// How a direction ends on `failed`: EOF becomes a half-close of `to`; other errors end the relay.
+Task<void> end_direction(RelayState& state, Stream& to, std::error_code failed) {
+  if (failed == errc::eof) {
+    auto shut = co_await to.shutdown_write();
+    if (!shut) state.fail(shut.error());
+  } else if (failed != errc::cancelled) {
+    state.fail(failed);
+  }
+}
 
 Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64_t& counter,
                         metrics::Counter* live) {
@@ -175,8 +210,12 @@ Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64
   const std::size_t size = std::max<std::size_t>(1, state.options.buffer_size);
   TcpStream* tcp = nullptr;
   if (buffers.ring() && size == buffers.ring()->buffer_size()) tcp = dynamic_cast<TcpStream*>(&from);
+  // Channel -> TCP: while waiting, the channel may send straight to the socket.
   std::optional<TcpDirectSink> sink;
-  if (auto* to_tcp = dynamic_cast<TcpStream*>(&to)) sink.emplace(buffers, state, from, *to_tcp, counter, live);
+  if (auto* to_tcp = dynamic_cast<TcpStream*>(&to)) sink.emplace(buffers, state, *to_tcp, counter, live);
+  // TCP -> channel: once a full buffer shows a bulk flow, read straight into channel packets.
+  std::optional<TcpSource> source;
+  if (tcp && to.writes_from_source()) source.emplace(*tcp);
   for (;;) {
     ProvidedBuffer received;     // a ring buffer the kernel filled, or
     RelayBuffers::Held held;     // a pool buffer taken once `from` was readable
@@ -195,7 +234,11 @@ Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64
       }  // else the ring is empty: a pool buffer below
     }
     if (!got && !failed) {
-      auto ready = co_await from.wait_readable();
+      Result<void> ready;
+      {
+        SinkWhileWaiting offered(from, sink ? &*sink : nullptr);
+        ready = co_await from.wait_readable();
+      }
       if (!ready) {
         failed = ready.error();
       } else {
@@ -210,12 +253,7 @@ Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64
       }
     }
     if (failed) {
-      if (failed == errc::eof) {
-        auto shut = co_await to.shutdown_write();
-        if (!shut) state.fail(shut.error());
-      } else if (failed != errc::cancelled) {
-        state.fail(failed);
-      }
+      co_await end_direction(state, to, failed);
       co_return;
     }
     state.last_activity = Clock::now();
@@ -227,7 +265,24 @@ Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64
     counter += data.size();
     if (live) live->inc(data.size());
     state.last_activity = Clock::now();
-    // `received` / `held` go back at the end of this iteration: nothing is held while waiting.
+    const bool bulk = source && data.size() == size;
+    received = ProvidedBuffer();  // back to the ring / pool: nothing is held while waiting
+    held.reset();
+    if (!bulk) continue;
+    // The buffer came back full: more is likely waiting. Read it straight into channel packets
+    // (no copy) until the socket has nothing more, then wait on the ring again.
+    for (;;) {
+      auto n = co_await to.write_from(*source);
+      if (!n) {
+        co_await end_direction(state, to, n.error());
+        co_return;
+      }
+      if (*n == 0) break;
+      buffers.count_direct_receive();
+      counter += *n;
+      if (live) live->inc(*n);
+      state.last_activity = Clock::now();
+    }
   }
 }
 

@@ -55,7 +55,8 @@ struct RelayBufferStats {
   std::size_t cached = 0;           // free pool buffers kept for reuse
   std::uint64_t acquired = 0;       // pool buffers handed out so far
   std::uint64_t ring_receives = 0;  // TCP receives that landed in a provided-buffer ring buffer
-  std::uint64_t direct_sends = 0;   // chunks a producer sent straight to a parked relay's socket
+  std::uint64_t direct_sends = 0;     // chunks a producer sent straight to a waiting relay's socket
+  std::uint64_t direct_receives = 0;  // TCP reads made straight into a channel's outgoing packet
   bool ring = false;                // this loop has the provided-buffer ring
 };
 RelayBufferStats relay_buffer_stats();

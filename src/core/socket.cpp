@@ -228,6 +228,15 @@ Result<std::size_t> TcpStream::send_now(ByteSpan buf) noexcept {
   return from_errno(-errno);
 }
 
+Result<std::size_t> TcpStream::recv_now(MutableByteSpan buf) noexcept {
+  if (fd_ < 0) return errc::closed;
+  const ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+  if (n > 0) return std::size_t(n);
+  if (n == 0) return buf.empty() ? Result<std::size_t>(std::size_t{0}) : Result<std::size_t>(errc::eof);
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return std::size_t{0};
+  return from_errno(-errno);
+}
+
 Task<Result<void>> TcpStream::shutdown_write() {
   if (fd_ < 0) co_return errc::closed;
   if (::shutdown(fd_, SHUT_WR) < 0) co_return from_errno(-errno);

@@ -69,6 +69,9 @@ class TcpStream final : public Stream {
   // One non-blocking send(2), outside the ring: what the socket takes now (0 when full), or
   // the error. For producers that must not wait (see DirectSink); everything else awaits.
   Result<std::size_t> send_now(ByteSpan buf) noexcept;
+  // One non-blocking recv(2), outside the ring: the count (0 when nothing is there),
+  // errc::eof at end of stream, or the error.
+  Result<std::size_t> recv_now(MutableByteSpan buf) noexcept;
   // One write from a buffer registered with the ring (see FixedBufferPool).
   Task<Result<std::size_t>> write_some_fixed(ByteSpan buf, int buf_index);
   Task<Result<void>> shutdown_write() override;

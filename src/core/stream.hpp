@@ -12,7 +12,7 @@
 namespace vtunnel {
 
 // A socket a producer may hand bytes to directly, without waiting, while the consumer that owns
-// it (a relay direction) is parked holding nothing. Lets the SSH read pump pass channel data
+// it (a relay direction) waits holding nothing. Lets the SSH read pump pass channel data
 // from its decrypt buffer straight to the TCP socket instead of copying it twice.
 class DirectSink {
  public:
@@ -22,6 +22,18 @@ class DirectSink {
 
  protected:
   ~DirectSink() = default;
+};
+
+// A socket a consumer may read from directly, without waiting, into memory of the consumer's
+// choosing. Lets an SSH channel receive TCP data straight into an outgoing packet.
+class DirectSource {
+ public:
+  // Reads what is there now into `room`, never waiting: the count (0 when nothing is there),
+  // errc::eof at end of stream, or the error.
+  virtual Result<std::size_t> read_now(MutableByteSpan room) noexcept = 0;
+
+ protected:
+  ~DirectSource() = default;
 };
 
 class Stream {
@@ -37,9 +49,10 @@ class Stream {
   // return at once (read_some() then waits as usual).
   virtual Task<Result<void>> wait_readable() { co_return Result<void>{}; }
 
-  // While wait_readable() is pending, the stream may deliver incoming bytes to `sink` instead
-  // of buffering them (nullptr: stop). Streams without a producer of their own ignore it.
-  // The sink must stay valid until it is unset.
+  // While set, the stream may deliver incoming bytes to `sink` instead of buffering them
+  // (nullptr: stop). Set it only while waiting in wait_readable() holding no data, so direct
+  // bytes never overtake bytes the caller still has. Streams without a producer of their own
+  // ignore it. The sink must stay valid until it is unset.
   virtual void set_direct_sink(DirectSink* sink) noexcept { (void)sink; }
 
   // Writes every byte of every span, in order, or fails. The spans must stay valid until the
@@ -53,6 +66,16 @@ class Stream {
   // of copying them). The default writes the payload as write_all() does.
   virtual Task<Result<void>> write_all_in_place(MutableByteSpan buffer, std::size_t headroom) {
     return write_all_one(ByteSpan(buffer).subspan(headroom));
+  }
+
+  // Writes what `source` has now, read straight into the stream's own send buffer (no copy),
+  // after waiting for room to send. Returns the bytes written, 0 when the source had none
+  // (or this stream cannot write from a source: see writes_from_source()), or the source's or
+  // the stream's error.
+  virtual bool writes_from_source() const noexcept { return false; }
+  virtual Task<Result<std::size_t>> write_from(DirectSource& source) {
+    (void)source;
+    co_return std::size_t{0};
   }
 
   // Half-close: the peer reads EOF after the bytes already written; reading goes on.

@@ -1,5 +1,7 @@
 // Connection: the connection protocol (RFC 4254): global requests, channels, flow control.
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "core/log.hpp"
 #include "ssh/connection.hpp"
@@ -161,6 +163,37 @@ Result<std::size_t> Connection::send_data(std::uint32_t id, ByteSpan data) {
   ch->send_window -= total;
   check_rekey_needed();
   return total;
+}
+
+MutableByteSpan Connection::begin_channel_data(std::uint32_t id, std::size_t limit) {
+  data_room_ = 0;
+  if (closed_ || sending_paused()) return {};
+  Channel* ch = find_channel(id);
+  if (!ch || ch->state != ChannelState::open || ch->eof_sent || ch->close_sent) return {};
+  const std::size_t max_chunk = std::min<std::size_t>(ch->send_max_packet, kMaxChannelDataPerPacket);
+  const std::size_t n = std::min<std::uint64_t>({limit, max_chunk, ch->send_window});
+  if (n == 0) return {};
+  MutableByteSpan p = encoder_.begin(out(), 9 + n);
+  p[0] = msg::kChannelData;
+  store_be32(p.data() + 1, ch->remote_id);
+  data_room_ = n;
+  return p.subspan(9);
+}
+
+void Connection::finish_channel_data(std::uint32_t id, std::size_t n) {
+  const std::size_t room = std::exchange(data_room_, 0);
+  Channel* ch = find_channel(id);
+  if (room == 0) return;
+  if (n == 0 || !ch || n > room) {
+    encoder_.abandon(out_);
+    return;
+  }
+  // The room ends the buffer; the data length field sits just before it.
+  store_be32(out_.data() + out_.size() - room - 4, static_cast<std::uint32_t>(n));
+  encoder_.shrink(9 + n);
+  encoder_.finish(out_);
+  ch->send_window -= n;
+  check_rekey_needed();
 }
 
 Result<void> Connection::consumed(std::uint32_t id, std::size_t n) {

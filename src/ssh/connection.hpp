@@ -187,6 +187,14 @@ class Connection {
   // Queues up to min(data.size(), send window) bytes; returns how many were taken.
   Result<std::size_t> send_data(std::uint32_t channel, ByteSpan data);
   std::size_t send_window(std::uint32_t channel) const noexcept;
+  // CHANNEL_DATA without a copy: room for up to `limit` payload bytes (also bounded by the
+  // send window and the peer's max packet) inside an outgoing packet, for the caller to fill
+  // and pass to finish_channel_data() before anything else is sent. Empty when nothing can be
+  // placed now: no window, channel not open or past EOF, or a key exchange holds data back
+  // (send_data() then queues it).
+  MutableByteSpan begin_channel_data(std::uint32_t channel, std::size_t limit);
+  // Seals the packet begun last with its first n bytes (n <= room; 0 drops it).
+  void finish_channel_data(std::uint32_t channel, std::size_t n);
   // The application has taken n bytes of this channel's data: the peer may send n more.
   Result<void> consumed(std::uint32_t channel, std::size_t n);
   Result<void> send_eof(std::uint32_t channel);
@@ -240,6 +248,7 @@ class Connection {
   void write_packet(ByteSpan payload);
   bool sending_paused() const noexcept { return kex_.sent_kexinit && !kex_.sent_newkeys; }
   void check_rekey_needed();
+  std::size_t data_room_ = 0;  // payload bytes reserved by begin_channel_data()
   template <class E>
   void emit(E&& e) { events_.emplace_back(std::forward<E>(e)); }
   // handshake.cpp

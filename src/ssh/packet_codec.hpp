@@ -107,6 +107,15 @@ class PacketEncoder {
     out.resize(packet_start_ + 5 + payload_len);
     return MutableByteSpan(out.data() + packet_start_ + 5, payload_len);
   }
+  // The packet begun last carries only payload_len bytes (<= what begin() reserved).
+  void shrink(std::size_t payload_len) noexcept {
+    if (payload_len < payload_len_) payload_len_ = payload_len;
+  }
+  // Drops the packet begun last (nothing was sealed; the sequence number is not used).
+  template <class Buffer>
+  void abandon(Buffer& out) {
+    out.resize(packet_start_);
+  }
   // Pads, encrypts in place and appends the tag of the packet begun last.
   template <class Buffer>
   void finish(Buffer& out) {

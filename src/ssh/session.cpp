@@ -165,7 +165,7 @@ void Session::dispatch(Event& e) {
           if (auto it = channels_.find(ev.channel); it != channels_.end()) {
             auto& st = *it->second;
             ByteSpan data = ev.data;
-            if (st.inbox_offset == st.inbox.size() && st.sink && st.parked && !st.closed) {
+            if (st.inbox_offset == st.inbox.size() && st.sink && !st.closed) {
               // Straight from the decrypt buffer to the consumer's socket; the peer may send
               // that much more at once.
               const std::size_t n = st.sink->send_now(data);
@@ -362,29 +362,11 @@ Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
   }
 }
 
-namespace {
-// Marks the channel's consumer as parked (holding nothing) for the duration of a wait.
-class Parked {
- public:
-  explicit Parked(detail::ChannelState& st) noexcept : st_(st) { st_.parked = true; }
-  ~Parked() { st_.parked = false; }
-  Parked(const Parked&) = delete;
-  Parked& operator=(const Parked&) = delete;
-
- private:
-  detail::ChannelState& st_;
-};
-}  // namespace
-
 Task<Result<void>> Channel::wait_readable() {
   auto st = state_;
   if (!st) co_return errc::invalid_argument;
   while (st->inbox.size() == st->inbox_offset && !st->eof_received && !st->closed) {
-    bool woken = false;
-    {
-      Parked parked(*st);
-      woken = co_await st->readable.wait();
-    }
+    bool woken = co_await st->readable.wait();
     if (!woken) co_return vtunnel::errc::cancelled;
   }
   co_return Result<void>{};
@@ -413,6 +395,40 @@ Task<Result<void>> Channel::write(ByteSpan data) {
     if (!woken) co_return vtunnel::errc::cancelled;
   }
   co_return Result<void>{};
+}
+
+Task<Result<std::size_t>> Channel::write_from(DirectSource& source) {
+  auto st = state_;
+  Session* s = session_;
+  if (!st) co_return errc::invalid_argument;
+  for (;;) {
+    if (st->closed) co_return st->error ? st->error : make_error_code(errc::closed);
+    if (s->conn_.output_size() > Session::kOutputHighWater) {
+      bool drained = co_await s->output_drained_.wait();
+      if (!drained) co_return vtunnel::errc::cancelled;
+      continue;
+    }
+    if (s->conn_.send_window(st->id) == 0) {
+      bool woken = co_await st->writable.wait();  // window exhausted: wait for WINDOW_ADJUST
+      if (!woken) co_return vtunnel::errc::cancelled;
+      continue;
+    }
+    MutableByteSpan room = s->conn_.begin_channel_data(st->id, kMaxChannelDataPerPacket);
+    if (room.empty()) {
+      // A key exchange holds data back: read into a buffer and let send_data() queue it.
+      Bytes held(std::min<std::size_t>(s->conn_.send_window(st->id), kMaxChannelDataPerPacket));
+      Result<std::size_t> n = source.read_now(held);
+      if (!n || *n == 0) co_return n;
+      Result<void> w = co_await write(ByteSpan(held).first(*n));
+      if (!w) co_return w.error();
+      co_return n;
+    }
+    // Nothing runs between begin and finish: read_now never waits.
+    Result<std::size_t> n = source.read_now(room);
+    s->conn_.finish_channel_data(st->id, n ? *n : 0);
+    if (n && *n > 0) s->output_ready();
+    co_return n;
+  }
 }
 
 Result<void> Channel::send_eof() {

@@ -38,10 +38,9 @@ struct ChannelState {
   // the decrypted packet straight into it (one copy instead of two through the inbox).
   MutableByteSpan reader_buf;
   std::size_t reader_filled = 0;
-  // A consumer parked in wait_readable() with a sink: data arriving while the inbox is empty
-  // goes to the sink straight from the decrypted packet (no copy here at all).
+  // Set by a consumer only while it waits holding nothing: data arriving while the inbox is
+  // empty goes to the sink straight from the decrypted packet (no copy here at all).
   DirectSink* sink = nullptr;
-  bool parked = false;
   bool eof_received = false;
   bool closed = false;         // peer's CLOSE received or session ended
   std::error_code error;
@@ -66,13 +65,17 @@ class Channel {
   Task<Result<std::size_t>> read(MutableByteSpan buf);
   // Waits until read() would not wait: data, EOF or close (lets a relay hold no buffer while idle).
   Task<Result<void>> wait_readable();
-  // While wait_readable() waits, arriving data is offered to `sink` first; what it does not take
-  // is buffered as usual and wakes the waiter. nullptr stops it.
+  // Arriving data is offered to `sink` first while the inbox is empty; what it does not take is
+  // buffered as usual and wakes readers. Set it only while waiting holding no data (bytes the
+  // consumer still has would otherwise be overtaken); nullptr stops it.
   void set_direct_sink(DirectSink* sink) noexcept {
     if (state_) state_->sink = sink;
   }
   // Writes all of data, waiting for window as needed.
   Task<Result<void>> write(ByteSpan data);
+  // Waits for window, then sends what `source` has now, read straight into one outgoing
+  // packet: the bytes sent, 0 when the source had none, or the source's error (errc::eof).
+  Task<Result<std::size_t>> write_from(DirectSource& source);
   Result<void> send_eof();
   // Sends CLOSE (idempotent). Pending reads/writes end with an error.
   void close();

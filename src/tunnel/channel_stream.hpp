@@ -17,6 +17,8 @@ class ChannelStream final : public Stream {
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return channel_.read(buf); }
   Task<Result<void>> wait_readable() override { return channel_.wait_readable(); }
   void set_direct_sink(DirectSink* sink) noexcept override { channel_.set_direct_sink(sink); }
+  bool writes_from_source() const noexcept override { return true; }
+  Task<Result<std::size_t>> write_from(DirectSource& source) override { return channel_.write_from(source); }
   using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   Task<Result<void>> shutdown_write() override;

@@ -347,3 +347,52 @@ TEST_CASE("simultaneous rekey from both sides") {
   REQUIRE(as_string(p.client.received[p.client.opened.back()]) == "queued during kex");
   REQUIRE(p.server.replies.size() == 1);
 }
+
+TEST_CASE("channel data placed straight in the output: filled, shortened, dropped, across rekeys") {
+  for (std::uint32_t peer_packet : {32u * 1024u, 255u * 1024u}) {
+    INFO("peer max packet " << peer_packet);
+    auto c = keyed_configs();
+    c.client.channel_max_packet = peer_packet;
+    c.client.channel_window = 1024 * 1024;
+    c.client.rekey_bytes = 300 * 1024;  // key exchanges land between the packets
+    ConnectionPair p(std::move(c.client), std::move(c.server));
+    p.pump();
+    std::uint32_t id = open_tunnel(p, p.server, p.client);
+    Bytes data = pattern(3 * 1024 * 1024 + 11, 21);
+    std::size_t sent = 0, dropped = 0, paused = 0;
+    int guard = 0;
+    while (sent < data.size()) {
+      REQUIRE(++guard < 100000);
+      if (guard % 10 == 0) p.server.conn.start_rekey();  // our own KEXINIT: sending pauses
+      const std::size_t window = p.server.conn.send_window(id);
+      MutableByteSpan room = p.server.conn.begin_channel_data(id, 200 * 1024);
+      if (room.empty()) {
+        if (window > 0) ++paused;  // a key exchange holds data back
+        p.pump();
+        continue;
+      }
+      REQUIRE(room.size() <= std::min<std::size_t>({window, peer_packet, 200 * 1024}));
+      // Every third packet is dropped unfilled, every other one is shortened.
+      if (guard % 3 == 0) {
+        p.server.conn.finish_channel_data(id, 0);
+        ++dropped;
+      } else {
+        std::size_t n = std::min(room.size(), data.size() - sent);
+        if (guard % 2 == 0) n = std::max<std::size_t>(1, n / 3);
+        std::copy_n(data.begin() + std::ptrdiff_t(sent), n, room.begin());
+        p.server.conn.finish_channel_data(id, n);
+        sent += n;
+        REQUIRE(p.server.conn.send_window(id) == window - n);
+      }
+      if (guard % 4 == 0) p.pump();
+    }
+    p.pump();
+    REQUIRE(p.client.received[p.client.opened.back()] == data);
+    REQUIRE(p.client.largest_data <= peer_packet);
+    REQUIRE(dropped > 0);
+    REQUIRE(paused > 0);
+    REQUIRE(p.client.kex_done > 2);
+    REQUIRE_FALSE(p.client.disconnected);
+    REQUIRE_FALSE(p.server.disconnected);
+  }
+}

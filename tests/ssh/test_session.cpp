@@ -278,15 +278,16 @@ Task<void> direct_sink_consumer(Config client_config, Config server_config, std:
 
   Scope writer;
   writer.spawn(write_pattern(server_ch, total));
-  // A relay-like consumer: parked in wait_readable() with a sink that takes what it can; what
+  // A relay-like consumer: waits in wait_readable() with a sink that takes what it can; what
   // the sink refuses is read from the inbox. Both land in `out`, which must be the stream.
   Bytes out;
   ScriptedSink sink(out);
-  ch->set_direct_sink(&sink);
   const std::size_t sizes[] = {1, 1000, 100000, 300000, 7};
   std::size_t reads = 0;
   for (;;) {
+    ch->set_direct_sink(&sink);  // only while waiting, holding nothing
     Result<void> ready = co_await ch->wait_readable();
+    ch->set_direct_sink(nullptr);
     REQUIRE(ready.ok());
     Bytes buf(sizes[reads++ % std::size(sizes)]);
     Result<std::size_t> n = co_await ch->read(buf);
@@ -296,7 +297,6 @@ Task<void> direct_sink_consumer(Config client_config, Config server_config, std:
     }
     out.insert(out.end(), buf.begin(), buf.begin() + std::ptrdiff_t(*n));
   }
-  ch->set_direct_sink(nullptr);
   REQUIRE(out.size() == total);
   bool mismatch = false;
   for (std::size_t k = 0; k < out.size(); ++k)

@@ -470,9 +470,12 @@ TEST_CASE("tunnel in one loop: channel data to a socket that fills up arrives wh
     CHECK(intact);
     const auto after = relay_buffer_stats();
     INFO("direct sends " << after.direct_sends - before.direct_sends << ", pool buffers "
-                         << after.acquired - before.acquired);
+                         << after.acquired - before.acquired << ", direct receives "
+                         << after.direct_receives - before.direct_receives);
     CHECK(after.direct_sends > before.direct_sends);  // the direct path was taken ...
     CHECK(after.acquired > before.acquired);          // ... and so was the buffered one
+    // Upstream, the backlog in the public socket is read straight into channel packets.
+    CHECK(after.direct_receives > before.direct_receives);
 
     co_await client.close();
     server.close();
