@@ -109,19 +109,16 @@ Task<HandshakeResult<TlsClientStream>> TlsClientStream::handshake(std::unique_pt
                                                                   TlsClientOptions options) {
   auto s = std::make_unique<ClientChannel>(std::move(transport), std::move(options));
   if (s->load_trust()) {
-    try {
-      s->botan = std::make_unique<Botan::TLS::Client>(
+    s->start("client", [&s] {
+      return std::make_unique<Botan::TLS::Client>(
           *s, s->sessions, s->cas, s->policy, s->rng,
           Botan::TLS::Server_Information(s->options.server_name, s->options.port),
           Botan::TLS::Protocol_Version::latest_tls_version());
-    } catch (const std::exception& e) {
-      s->fail(errc::tls_handshake_failed, std::string("TLS client setup failed: ") + e.what());
-    }
+    });
   }
   const bool ok = co_await s->handshake();
-  if (!ok) co_return s->failed<TlsClientStream>();
-  HandshakeResult<TlsClientStream> result;
-  result.stream.reset(new TlsClientStream(std::move(s)));
+  auto result = s->outcome<TlsClientStream>();
+  if (ok) result.stream.reset(new TlsClientStream(std::move(s)));
   co_return result;
 }
 

@@ -164,15 +164,12 @@ TlsServerStream::TlsServerStream(std::unique_ptr<detail::TlsChannel> channel) : 
 Task<HandshakeResult<TlsServerStream>> TlsServerStream::handshake(
     std::unique_ptr<Stream> transport, std::shared_ptr<const TlsServerCredentials> credentials) {
   auto s = std::make_unique<ServerChannel>(std::move(transport), std::move(credentials));
-  try {
-    s->botan = std::make_unique<Botan::TLS::Server>(*s, s->sessions, s->creds, s->policy, s->rng);
-  } catch (const std::exception& e) {
-    s->fail(errc::tls_handshake_failed, std::string("TLS server setup failed: ") + e.what());
-  }
+  s->start("server", [&s] {
+    return std::make_unique<Botan::TLS::Server>(*s, s->sessions, s->creds, s->policy, s->rng);
+  });
   const bool ok = co_await s->handshake();
-  if (!ok) co_return s->failed<TlsServerStream>();
-  HandshakeResult<TlsServerStream> result;
-  result.stream.reset(new TlsServerStream(std::move(s)));
+  auto result = s->outcome<TlsServerStream>();
+  if (ok) result.stream.reset(new TlsServerStream(std::move(s)));
   co_return result;
 }
 

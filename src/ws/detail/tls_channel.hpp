@@ -56,13 +56,25 @@ struct TlsChannel : Botan::TLS::Callbacks {
   void feed(ByteSpan data);
   // Hands Botan's pending records to the transport.
   Task<Result<void>> flush();
-  // Runs the handshake on the Botan channel made by the subclass (none: error says why):
+  // Runs the handshake on the Botan channel made by start() (none: error says why):
   // sends Botan's records, feeds it the peer's, until the channel is active. On failure the
   // transport is closed and error/detail say why.
   Task<bool> handshake();
 
+  // Makes the Botan channel with `make` (it may emit the first records already); a failure is
+  // "TLS <role> setup failed: ...", and handshake() then ends at once.
+  template <class Make>
+  void start(const char* role, Make make) {
+    try {
+      botan = make();
+    } catch (const std::exception& e) {
+      fail(errc::tls_handshake_failed, std::string("TLS ") + role + " setup failed: " + e.what());
+    }
+  }
+
+  // A result with this channel's error and detail (none after a successful handshake).
   template <class S>
-  HandshakeResult<S> failed() const {
+  HandshakeResult<S> outcome() const {
     HandshakeResult<S> r;
     r.error = error;
     r.detail = detail;
