@@ -2,8 +2,9 @@
 // TlsStream: the Stream side of a TLS connection over a transport Stream, shared by
 // TlsClientStream and TlsServerStream. Reads feed the transport's ciphertext to Botan and hand
 // out the decrypted records; writes encrypt in chunks and flush Botan's records to the
-// transport; shutdown_write() sends close_notify. Botan itself stays in the .cpp files, behind
-// detail::TlsChannel (ws/detail/tls_channel.hpp), which the two subclasses set up.
+// transport; shutdown_write() sends close_notify. Botan stays out of this header: the state is a
+// detail::TlsChannel (ws/detail/tls_channel.hpp, internal to vtunnel_ws) that the two
+// subclasses set up and hand over once the handshake is done.
 #include <memory>
 #include <string>
 

@@ -29,8 +29,8 @@ struct TlsChannel : Botan::TLS::Callbacks {
   std::unique_ptr<Stream> transport;
   Botan::AutoSeeded_RNG rng;
   Botan::TLS::Session_Manager_Noop sessions;
-  // Made by the subclass, whose destructor resets it: it refers to the subclass's policy and
-  // credentials.
+  // Made by start(); the subclass's destructor resets it, as it refers to the subclass's policy
+  // and credentials.
   std::unique_ptr<Botan::TLS::Channel> botan;
 
   Bytes tx_pending;   // ciphertext emitted by Botan, not yet handed to the transport
