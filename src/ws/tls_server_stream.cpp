@@ -1,15 +1,11 @@
 #include "ws/tls_server_stream.hpp"
 
-#include <botan/auto_rng.h>
 #include <botan/pkix_types.h>  // before certstor.h: it uses X509_DN complete
 #include <botan/credentials_manager.h>
 #include <botan/data_src.h>
 #include <botan/pkcs8.h>
-#include <botan/tls_callbacks.h>
-#include <botan/tls_exceptn.h>
 #include <botan/tls_policy.h>
 #include <botan/tls_server.h>
-#include <botan/tls_session_manager.h>
 #include <botan/x509cert.h>
 
 #include <algorithm>
@@ -19,8 +15,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/error.hpp"
 #include "core/log.hpp"
+#include "ws/detail/tls_channel.hpp"
 #include "ws/error.hpp"
 
 namespace vtunnel::ws {
@@ -32,8 +28,6 @@ struct TlsServerCredentials::Impl {
 
 namespace {
 
-constexpr std::size_t kTlsReadSize = 16 * 1024 + 2048;  // one maximal record and its overhead
-constexpr std::size_t kTlsWriteChunk = 64 * 1024;
 constexpr std::size_t kMaxPemFileSize = 1024 * 1024;
 
 bool read_file(const std::string& path, std::string& out, std::string& why) {
@@ -141,208 +135,42 @@ std::string TlsServerCredentials::description() const {
   return out;
 }
 
-struct TlsServerStream::Impl final : Botan::TLS::Callbacks {
-  std::unique_ptr<Stream> transport;
-  Botan::AutoSeeded_RNG rng;
-  Botan::TLS::Session_Manager_Noop sessions;
-  std::unique_ptr<ServerCredentials> creds;
+namespace {
+
+// The server's side of the channel: its credentials and policy, a clear word for a client that
+// does not speak TLS.
+struct ServerChannel final : detail::TlsChannel {
+  ServerChannel(std::unique_ptr<Stream> transport_stream, std::shared_ptr<const TlsServerCredentials> credentials)
+      : TlsChannel(std::move(transport_stream), "client"), creds(std::move(credentials)) {}
+  ~ServerChannel() override { botan.reset(); }
+
+  ServerCredentials creds;
   ServerPolicy policy;
-  std::unique_ptr<Botan::TLS::Server> server;
 
-  Bytes tx_pending;  // ciphertext emitted by Botan, not yet handed to the transport
-  Bytes tx_sending;  // ciphertext being written (stable while the write is pending)
-  Bytes rx;          // ciphertext read buffer
-  Bytes plain;       // decrypted application data: [plain_pos, plain.size()) not yet read
-  std::size_t plain_pos = 0;
-  bool close_notify = false;
-  bool closed = false;
-  std::error_code error{};
-  std::string detail;
-  std::string negotiated;
-
-  void tls_emit_data(const std::uint8_t data[], std::size_t size) override {
-    tx_pending.insert(tx_pending.end(), data, data + size);
-  }
-  void tls_record_received(std::uint64_t, const std::uint8_t data[], std::size_t size) override {
-    plain.insert(plain.end(), data, data + size);
-  }
-  void tls_alert(Botan::TLS::Alert alert) override {
-    if (alert.type() == Botan::TLS::Alert::CLOSE_NOTIFY) {
-      close_notify = true;
-    } else if (alert.is_fatal()) {
-      fail(errc::tls_error, "TLS alert from the client: " + alert.type_string());
-    }
-  }
-  bool tls_session_established(const Botan::TLS::Session& session) override {
-    negotiated = session.version().to_string() + " " + session.ciphersuite().to_string();
+  bool check_first_bytes(ByteSpan data) override {
+    if (data.empty() || data[0] == 0x16) return true;
+    // Not a TLS handshake record: name the likely mistake instead of Botan's record error.
+    const bool http = std::isalpha(data[0]) != 0;
+    fail(errc::tls_handshake_failed, http ? "not TLS: the client speaks plain HTTP to the TLS port (ws:// instead of wss://?)"
+                                          : "not TLS: the first byte is not a TLS handshake record");
     return false;
-  }
-
-  void fail(errc e, std::string why) {
-    if (error) return;
-    error = e;
-    detail = std::move(why);
-  }
-
-  void feed(ByteSpan data) {
-    try {
-      server->received_data(data.data(), data.size());
-    } catch (const std::exception& e) {
-      const bool in_handshake = !server->is_active();
-      fail(in_handshake ? errc::tls_handshake_failed : errc::tls_error,
-           std::string(in_handshake ? "TLS handshake failed: " : "TLS error: ") + e.what());
-    }
   }
 };
 
-TlsServerStream::TlsServerStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-TlsServerStream::~TlsServerStream() = default;
+}  // namespace
+
+TlsServerStream::TlsServerStream(std::unique_ptr<detail::TlsChannel> channel) : TlsStream(std::move(channel)) {}
 
 Task<HandshakeResult<TlsServerStream>> TlsServerStream::handshake(
     std::unique_ptr<Stream> transport, std::shared_ptr<const TlsServerCredentials> credentials) {
-  HandshakeResult<TlsServerStream> result;
-  auto impl = std::make_unique<Impl>();
-  impl->transport = std::move(transport);
-  impl->creds = std::make_unique<ServerCredentials>(std::move(credentials));
-  impl->rx.resize(kTlsReadSize);
-  Impl& s = *impl;
-  auto finish_error = [&] {
-    result.error = s.error;
-    result.detail = s.detail;
-    s.transport->close();
-    return std::move(result);
-  };
-  try {
-    s.server = std::make_unique<Botan::TLS::Server>(s, s.sessions, *s.creds, s.policy, s.rng);
-  } catch (const std::exception& e) {
-    s.fail(errc::tls_handshake_failed, std::string("TLS server setup failed: ") + e.what());
-    co_return finish_error();
-  }
-  bool first = true;
-  while (true) {
-    // Flush even after an error: it may be the alert that tells the client why.
-    while (!s.tx_pending.empty()) {
-      std::swap(s.tx_sending, s.tx_pending);
-      s.tx_pending.clear();
-      Result<void> sent = co_await s.transport->write_all(ByteSpan(s.tx_sending));
-      if (!sent) {
-        s.fail(errc::tls_handshake_failed, "TLS handshake: sending failed: " + sent.error().message());
-        break;
-      }
-    }
-    if (s.error) co_return finish_error();
-    if (s.server->is_active()) break;
-    Result<std::size_t> got = co_await s.transport->read_some(s.rx);
-    if (!got) {
-      s.fail(errc::tls_handshake_failed, got.error() == vtunnel::errc::eof
-                                             ? "TLS handshake: the client closed the connection"
-                                             : "TLS handshake: " + got.error().message());
-      co_return finish_error();
-    }
-    if (first && *got > 0 && s.rx[0] != 0x16) {
-      // Not a TLS handshake record: name the likely mistake instead of Botan's record error.
-      const bool http = std::isalpha(s.rx[0]) != 0;
-      s.fail(errc::tls_handshake_failed, http ? "not TLS: the client speaks plain HTTP to the TLS port (ws:// instead of wss://?)"
-                                              : "not TLS: the first byte is not a TLS handshake record");
-      co_return finish_error();
-    }
-    first = false;
-    s.feed(ByteSpan(s.rx.data(), *got));
-  }
-  result.stream.reset(new TlsServerStream(std::move(impl)));
+  auto s = std::make_unique<ServerChannel>(std::move(transport), std::move(credentials));
+  s->start("server", [&s] {
+    return std::make_unique<Botan::TLS::Server>(*s, s->sessions, s->creds, s->policy, s->rng);
+  });
+  const bool ok = co_await s->handshake();
+  auto result = s->outcome<TlsServerStream>();
+  if (ok) result.stream.reset(new TlsServerStream(std::move(s)));
   co_return result;
-}
-
-std::string TlsServerStream::protocol_description() const { return impl_->negotiated; }
-
-Task<Result<void>> TlsServerStream::flush_locked() {
-  Impl& s = *impl_;
-  while (!s.tx_pending.empty()) {
-    std::swap(s.tx_sending, s.tx_pending);
-    s.tx_pending.clear();
-    Result<void> sent = co_await s.transport->write_all(ByteSpan(s.tx_sending));
-    if (!sent) co_return sent;
-  }
-  co_return Result<void>{};
-}
-
-Task<void> TlsServerStream::flush_if_idle() {
-  if (!write_lock_.try_lock()) co_return;  // the writer flushes before it unlocks
-  Mutex::Guard guard(&write_lock_);
-  Result<void> sent = co_await flush_locked();
-  (void)sent;
-}
-
-Task<Result<std::size_t>> TlsServerStream::read_some(MutableByteSpan buf) {
-  Impl& s = *impl_;
-  if (buf.empty()) co_return std::size_t{0};
-  while (true) {
-    if (s.plain_pos < s.plain.size()) {
-      const std::size_t n = std::min(buf.size(), s.plain.size() - s.plain_pos);
-      std::memcpy(buf.data(), s.plain.data() + s.plain_pos, n);
-      s.plain_pos += n;
-      if (s.plain_pos == s.plain.size()) {
-        s.plain.clear();
-        s.plain_pos = 0;
-      }
-      co_return n;
-    }
-    if (s.error) co_return s.error;
-    if (s.close_notify) co_return make_error_code(vtunnel::errc::eof);
-    if (s.closed) co_return make_error_code(vtunnel::errc::closed);
-    Result<std::size_t> got = co_await s.transport->read_some(s.rx);
-    if (!got) co_return got.error();
-    s.feed(ByteSpan(s.rx.data(), *got));
-    if (!s.tx_pending.empty()) {
-      co_await flush_if_idle();
-    }
-  }
-}
-
-Task<Result<void>> TlsServerStream::write_all(std::span<const ByteSpan> bufs) {
-  Impl& s = *impl_;
-  Result<Mutex::Guard> locked = co_await write_lock_.lock();
-  if (!locked) co_return locked.error();
-  Mutex::Guard guard = std::move(*locked);
-  for (const ByteSpan& buf : bufs) {
-    for (std::size_t pos = 0; pos < buf.size(); pos += kTlsWriteChunk) {
-      if (s.error) co_return s.error;
-      if (s.closed || !s.server->is_active()) co_return make_error_code(vtunnel::errc::closed);
-      const std::size_t n = std::min(kTlsWriteChunk, buf.size() - pos);
-      try {
-        s.server->send(buf.data() + pos, n);
-      } catch (const std::exception& e) {
-        s.fail(errc::tls_error, std::string("TLS send: ") + e.what());
-        co_return s.error;
-      }
-      Result<void> sent = co_await flush_locked();
-      if (!sent) co_return sent;
-    }
-  }
-  co_return co_await flush_locked();
-}
-
-Task<Result<void>> TlsServerStream::shutdown_write() {
-  Impl& s = *impl_;
-  Result<Mutex::Guard> locked = co_await write_lock_.lock();
-  if (!locked) co_return locked.error();
-  Mutex::Guard guard = std::move(*locked);
-  if (s.server->is_active()) {
-    try {
-      s.server->close();
-    } catch (const std::exception&) {
-      // already closing: nothing more to send
-    }
-  }
-  Result<void> sent = co_await flush_locked();
-  if (!sent) co_return sent;
-  co_return co_await s.transport->shutdown_write();
-}
-
-void TlsServerStream::close() noexcept {
-  if (impl_->closed) return;
-  impl_->closed = true;
-  impl_->transport->close();
 }
 
 }  // namespace vtunnel::ws

@@ -6,14 +6,15 @@
 // TlsServerCredentials is an immutable certificate chain + key loaded from PEM files. Every
 // handshake takes a shared_ptr to the credentials current at accept time, so replacing them
 // (SIGHUP reload) affects new connections only.
+// Reading, writing and closing are TlsStream's (ws/tls_stream.hpp).
 #include <memory>
 #include <string>
 
 #include "core/result.hpp"
 #include "core/stream.hpp"
-#include "core/sync.hpp"
 #include "core/task.hpp"
 #include "ws/handshake_result.hpp"
+#include "ws/tls_stream.hpp"
 
 namespace vtunnel::ws {
 
@@ -37,33 +38,16 @@ class TlsServerCredentials {
   std::unique_ptr<Impl> impl_;
 };
 
-class TlsServerStream final : public Stream {
+class TlsServerStream final : public TlsStream {
  public:
   // Runs the server side of the TLS handshake over `transport`. On failure (not TLS, no
   // common cipher suite, the client's alert, EOF) the transport is closed and detail says why.
   // The deadline is the caller's.
   static Task<HandshakeResult<TlsServerStream>> handshake(std::unique_ptr<Stream> transport,
                                                           std::shared_ptr<const TlsServerCredentials> credentials);
-  ~TlsServerStream() override;
-
-  Task<Result<std::size_t>> read_some(MutableByteSpan buf) override;
-  using Stream::write_all;
-  Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
-  // Sends close_notify, then half-closes the transport.
-  Task<Result<void>> shutdown_write() override;
-  void close() noexcept override;
-
-  // Negotiated version and cipher suite, e.g. "TLS v1.2 ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".
-  std::string protocol_description() const;
 
  private:
-  struct Impl;
-  explicit TlsServerStream(std::unique_ptr<Impl> impl);
-  Task<Result<void>> flush_locked();
-  Task<void> flush_if_idle();
-
-  std::unique_ptr<Impl> impl_;
-  Mutex write_lock_;  // as in TlsClientStream: writers wait, the reader only try_lock()s
+  explicit TlsServerStream(std::unique_ptr<detail::TlsChannel> channel);
 };
 
 }  // namespace vtunnel::ws

@@ -9,6 +9,7 @@
 #include "core/scope.hpp"
 #include "core/socket.hpp"
 #include "core/timer.hpp"
+#include "support/echo.hpp"
 #include "support/fd_check.hpp"
 
 using namespace vtunnel;
@@ -21,25 +22,6 @@ void fill_pattern(MutableByteSpan out, std::uint64_t stream, std::uint64_t offse
   for (std::size_t i = 0; i < out.size(); ++i) {
     std::uint64_t x = (offset + i) * 0x9E3779B97F4A7C15ull ^ (stream * 0xD6E8FEB86659FD93ull);
     out[i] = std::uint8_t(x >> 29);
-  }
-}
-
-Task<void> echo_connection(TcpStream s) {
-  std::vector<std::uint8_t> buf(64 * 1024);
-  for (;;) {
-    auto n = co_await s.read_some(buf);
-    if (!n) break;
-    auto w = co_await s.write_all(ByteSpan(buf.data(), *n));
-    if (!w) break;
-  }
-  (void)co_await s.shutdown_write();
-}
-
-Task<void> echo_server(TcpListener& l, Scope& conns) {
-  for (;;) {
-    auto c = co_await l.accept();
-    if (!c) break;
-    conns.spawn(echo_connection(std::move(*c)));
   }
 }
 
@@ -92,7 +74,7 @@ TEST_CASE("echo: 1,000 concurrent clients with distinct data", "[core]") {
       REQUIRE(l.ok());
       TcpListener listener = std::move(*l);
       Scope server, conns, clients;
-      server.spawn(echo_server(listener, conns));
+      server.spawn(test::echo_server(listener, conns, 64 * 1024));
       int ok = 0;
       for (int i = 0; i < 1000; ++i) {
         clients.spawn(echo_client(listener.local_address(), std::uint64_t(i), 4096 + std::size_t(i) * 7, ok));
@@ -116,7 +98,7 @@ TEST_CASE("echo: 64 MiB through one connection, both ways, with half-close", "[c
       auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
       REQUIRE(l.ok());
       Scope server, conns;
-      server.spawn(echo_server(*l, conns));
+      server.spawn(test::echo_server(*l, conns, 64 * 1024));
       int ok = 0;
       co_await echo_client(l->local_address(), 99, 64u << 20, ok);
       server.cancel();
@@ -141,7 +123,7 @@ TEST_CASE("echo over IPv6 loopback", "[core]") {
     }
     REQUIRE(l->local_address().to_string().rfind("[::1]:", 0) == 0);
     Scope server, conns;
-    server.spawn(echo_server(*l, conns));
+    server.spawn(test::echo_server(*l, conns, 64 * 1024));
     int ok = 0;
     co_await echo_client(l->local_address(), 7, 100000, ok);
     server.cancel();

@@ -14,73 +14,17 @@
 #include "core/socket.hpp"
 #include "core/timer.hpp"
 #include "ssh/errc.hpp"
+#include "support/tunnel_fixture.hpp"
 #include "tunnel/backoff.hpp"
 #include "tunnel/client.hpp"
 #include "tunnel/errc.hpp"
 #include "tunnel/server.hpp"
 
 using namespace vtunnel;
+using namespace vtunnel::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-  return l.value().port();
-}
-
-Task<void> echo_conn(TcpStream s) {
-  std::vector<std::uint8_t> buf(16384);
-  for (;;) {
-    auto n = co_await s.read_some(buf);
-    if (!n) break;
-    auto w = co_await s.write_all(ByteSpan(buf.data(), *n));
-    if (!w) break;
-  }
-  (void)co_await s.shutdown_write();
-}
-
-Task<void> echo_server(TcpListener& l, Scope& conns) {
-  for (;;) {
-    auto c = co_await l.accept();
-    if (!c) co_return;
-    conns.spawn(echo_conn(std::move(*c)));
-  }
-}
-
-Task<bool> eventually(std::function<bool()> pred, Duration limit = 10s) {
-  auto deadline = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > deadline) co_return false;
-    (void)co_await sleep_for(10ms);
-  }
-  co_return true;
-}
-
-Task<Result<std::string>> round_trip(std::uint16_t port, std::string msg) {
-  auto c = co_await TcpStream::connect(SocketAddress::loopback_v4(port));
-  if (!c) co_return c.error();
-  auto w = co_await c->write_all(as_bytes(msg));
-  if (!w) co_return w.error();
-  auto sh = co_await c->shutdown_write();
-  if (!sh) co_return sh.error();
-  std::string got;
-  std::uint8_t buf[4096];
-  for (;;) {
-    auto n = co_await c->read_some(MutableByteSpan(buf), 10s);
-    if (!n) {
-      if (n.error() == errc::eof) break;
-      co_return n.error();
-    }
-    got.append(reinterpret_cast<char*>(buf), *n);
-  }
-  co_return got;
-}
-
-struct Keys {
-  PrivateKey priv = generate_private_key();
-  PublicKey pub = priv.public_key();
-};
 
 // One server (client key `client_pub`, optional own host key) and one client attempt.
 struct Outcome {
@@ -94,25 +38,18 @@ struct Outcome {
 
 Task<void> attempt(std::optional<PublicKey> client_pub, std::optional<PrivateKey> host_key,
                    std::optional<PrivateKey> client_priv, std::optional<PublicKey> pin, Outcome& out) {
-  auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-  REQUIRE(backend.ok());
-  Scope backend_conns, background;
-  background.spawn(echo_server(*backend, backend_conns));
+  EchoBackend backend;
   ServerOptions so;
   so.client_key = client_pub;
   so.host_key = host_key;
-  Server server(so);
-  auto addr = server.listen(SocketAddress::loopback_v4(0));
-  REQUIRE(addr.ok());
-  background.spawn(server.run());
-  ClientOptions co;
-  co.key = client_priv;
+  RunningServer server(so);
+  ClientOptions co = client_options(client_priv);
   co.server_key = pin;
   co.backoff_min = 50ms;
   co.backoff_max = 100ms;
-  Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
+  Client client(server.url(), co);
   std::uint16_t tunnel_port = free_port();
-  auto l = co_await client.listen(tunnel_port, "127.0.0.1:" + std::to_string(backend->port()));
+  auto l = co_await client.listen(tunnel_port, backend.target());
   REQUIRE(l.ok());
   auto r = co_await client.connect();
   out.connected = r.ok();
@@ -121,7 +58,7 @@ Task<void> attempt(std::optional<PublicKey> client_pub, std::optional<PrivateKey
     // The client keeps retrying with backoff; give it a few attempts.
     (void)co_await eventually([&] { return server.failed_handshakes() >= 3; }, 5s);
   } else {
-    auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
+    auto ready = co_await listening(server, tunnel_port);
     REQUIRE(ready);
     auto rt = co_await round_trip(tunnel_port, "identity");
     out.tunnel_ok = rt.ok() && *rt == "identity";
@@ -130,11 +67,8 @@ Task<void> attempt(std::optional<PublicKey> client_pub, std::optional<PrivateKey
   out.server_failed_handshakes = server.failed_handshakes();
   out.server_error = server.last_handshake_error();
   co_await client.close();
-  server.close();
-  backend->close();
-  backend_conns.cancel();
-  co_await background.join();
-  co_await backend_conns.join();
+  co_await server.stop();
+  co_await backend.stop();
 }
 
 std::string temp_path(const char* tag) {

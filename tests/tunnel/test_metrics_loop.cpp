@@ -12,68 +12,16 @@
 #include "core/socket.hpp"
 #include "core/timer.hpp"
 #include "support/fd_check.hpp"
+#include "support/tunnel_fixture.hpp"
 #include "tunnel/client.hpp"
 #include "tunnel/metrics_endpoint.hpp"
 #include "tunnel/server.hpp"
 
 using namespace vtunnel;
+using namespace vtunnel::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-  return l.value().port();
-}
-
-Task<void> echo_conn(TcpStream s) {
-  std::vector<std::uint8_t> buf(16384);
-  for (;;) {
-    auto n = co_await s.read_some(buf);
-    if (!n) break;
-    auto w = co_await s.write_all(ByteSpan(buf.data(), *n));
-    if (!w) break;
-  }
-  (void)co_await s.shutdown_write();
-}
-
-Task<void> echo_server(TcpListener& l, Scope& conns) {
-  for (;;) {
-    auto c = co_await l.accept();
-    if (!c) co_return;
-    conns.spawn(echo_conn(std::move(*c)));
-  }
-}
-
-Task<bool> eventually(std::function<bool()> pred, Duration limit = 10s) {
-  auto deadline = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > deadline) co_return false;
-    (void)co_await sleep_for(10ms);
-  }
-  co_return true;
-}
-
-// Sends `msg`, half-closes, reads until EOF.
-Task<Result<std::string>> exchange(SocketAddress to, std::string msg) {
-  auto c = co_await TcpStream::connect(to);
-  if (!c) co_return c.error();
-  auto w = co_await c->write_all(as_bytes(msg));
-  if (!w) co_return w.error();
-  auto sh = co_await c->shutdown_write();
-  if (!sh) co_return sh.error();
-  std::string got;
-  std::uint8_t buf[4096];
-  for (;;) {
-    auto n = co_await c->read_some(MutableByteSpan(buf), 10s);
-    if (!n) {
-      if (n.error() == errc::eof) break;
-      co_return n.error();
-    }
-    got.append(reinterpret_cast<char*>(buf), *n);
-  }
-  co_return got;
-}
 
 Task<Result<std::string>> http_get(SocketAddress to, std::string path) {
   std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -94,30 +42,19 @@ TEST_CASE("metrics in one loop: counters follow the traffic; /metrics on the mai
     Loop loop;
     auto body = []() -> Task<void> {
       PrivateKey priv = generate_private_key();
-      auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-      REQUIRE(backend.ok());
-      Scope backend_conns, background;
-      background.spawn(echo_server(*backend, backend_conns));
-
-      ServerOptions so;
-      so.client_key = priv.public_key();
-      Server server(so);
-      auto addr = server.listen(SocketAddress::loopback_v4(0));
-      REQUIRE(addr.ok());
+      EchoBackend backend;
+      RunningServer server(server_options(priv));
       auto metrics_addr = server.start_metrics(SocketAddress::loopback_v4(0));
       REQUIRE(metrics_addr.ok());
-      background.spawn(server.run());
 
       std::uint16_t tunnel_port = free_port();
-      ClientOptions co;
-      co.key = priv;
-      Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
-      client.add_forward(*parse_forward(std::to_string(tunnel_port) + "=127.0.0.1:" + std::to_string(backend->port())));
+      Client client(server.url(), client_options(priv));
+      client.add_forward(*parse_forward(std::to_string(tunnel_port) + "=" + backend.target()));
       auto client_metrics = client.start_metrics(SocketAddress::loopback_v4(0));
       REQUIRE(client_metrics.ok());
       auto connected = co_await client.connect();
       REQUIRE(connected.ok());
-      auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
+      auto ready = co_await listening(server, tunnel_port);
       REQUIRE(ready);
 
       const int kConnections = 5;
@@ -149,7 +86,7 @@ TEST_CASE("metrics in one loop: counters follow the traffic; /metrics on the mai
       CHECK(sm.channel_open_failures_total.value() == 0);
 
       // The exposition, three ways: main port, server endpoint, client endpoint.
-      for (auto where : {*addr, *metrics_addr}) {
+      for (auto where : {server.address, *metrics_addr}) {
         auto got = co_await http_get(where, "/metrics");
         REQUIRE(got.ok());
         INFO(*got);
@@ -186,7 +123,7 @@ TEST_CASE("metrics in one loop: counters follow the traffic; /metrics on the mai
       REQUIRE(upgrade.ok());
       CHECK(upgrade->rfind("HTTP/1.1 404 ", 0) == 0);
       // The main port still upgrades other paths and answers /health.
-      auto main_health = co_await http_get(*addr, "/health");
+      auto main_health = co_await http_get(server.address, "/health");
       REQUIRE(main_health.ok());
       CHECK(main_health->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
 
@@ -197,11 +134,8 @@ TEST_CASE("metrics in one loop: counters follow the traffic; /metrics on the mai
       REQUIRE(after.ok());
       CHECK(has_line(*after, "vtunnel_sessions_active 0"));
       CHECK(has_line(*after, "vtunnel_sessions_total 1"));
-      server.close();
-      backend->close();
-      backend_conns.cancel();
-      co_await background.join();
-      co_await backend_conns.join();
+      co_await server.stop();
+      co_await backend.stop();
     };
     sync_wait(loop, body());
   }
@@ -213,17 +147,12 @@ TEST_CASE("metrics in one loop: auth failures, refused channels, reconnects, -me
   auto body = []() -> Task<void> {
     PrivateKey right = generate_private_key();
     PrivateKey wrong = generate_private_key();
-    ServerOptions so;
-    so.client_key = right.public_key();
+    ServerOptions so = server_options(right);
     so.metrics_on_main_port = false;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    Scope background;
-    background.spawn(server.run());
-    std::string url = "ws://127.0.0.1:" + std::to_string(addr->port()) + "/";
+    RunningServer server(so);
+    std::string url = server.url();
 
-    auto off = co_await http_get(*addr, "/metrics");
+    auto off = co_await http_get(server.address, "/metrics");
     REQUIRE(off.ok());
     CHECK(off->rfind("HTTP/1.1 404 ", 0) == 0);
 
@@ -263,9 +192,9 @@ TEST_CASE("metrics in one loop: auth failures, refused channels, reconnects, -me
     c.add_forward(*parse_forward(std::to_string(tunnel_port) + "=127.0.0.1:" + std::to_string(dead_port)));
     auto r = co_await c.connect();
     REQUIRE(r.ok());
-    auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
+    auto ready = co_await listening(server, tunnel_port);
     REQUIRE(ready);
-    auto rt = co_await exchange(SocketAddress::loopback_v4(tunnel_port), "anyone?");
+    auto rt = co_await round_trip(tunnel_port, "anyone?");
     (void)rt;
     auto refused = co_await eventually([&] {
       return server.metrics().channel_open_failures_total.value() == 1 && c.metrics().channel_open_failures_total.value() == 1;
@@ -275,8 +204,7 @@ TEST_CASE("metrics in one loop: auth failures, refused channels, reconnects, -me
     std::string text = server.render_metrics();
     CHECK(has_line(text, "vtunnel_channel_open_failures_total 1"));
     co_await c.close();
-    server.close();
-    co_await background.join();
+    co_await server.stop();
   };
   sync_wait(loop, body());
 }

@@ -17,6 +17,7 @@
 #include "ssh/connection.hpp"
 #include "ssh/limits.hpp"
 #include "ssh/session.hpp"
+#include "support/tunnel_fixture.hpp"
 #include "tunnel/client.hpp"
 #include "tunnel/server.hpp"
 #include "ws/frame.hpp"
@@ -24,62 +25,10 @@
 #include "ws/ws_connect.hpp"
 
 using namespace vtunnel;
+using namespace vtunnel::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-  return l.value().port();
-}
-
-Task<void> echo_conn(TcpStream s) {
-  std::vector<std::uint8_t> buf(16384);
-  for (;;) {
-    auto n = co_await s.read_some(buf);
-    if (!n) break;
-    auto w = co_await s.write_all(ByteSpan(buf.data(), *n));
-    if (!w) break;
-  }
-  (void)co_await s.shutdown_write();
-}
-
-Task<void> echo_server(TcpListener& l, Scope& conns) {
-  for (;;) {
-    auto c = co_await l.accept();
-    if (!c) co_return;
-    conns.spawn(echo_conn(std::move(*c)));
-  }
-}
-
-Task<bool> eventually(std::function<bool()> pred, Duration limit = 10s) {
-  auto deadline = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > deadline) co_return false;
-    (void)co_await sleep_for(10ms);
-  }
-  co_return true;
-}
-
-Task<Result<std::string>> round_trip(std::uint16_t port, std::string msg) {
-  auto c = co_await TcpStream::connect(SocketAddress::loopback_v4(port));
-  if (!c) co_return c.error();
-  auto w = co_await c->write_all(as_bytes(msg));
-  if (!w) co_return w.error();
-  auto sh = co_await c->shutdown_write();
-  if (!sh) co_return sh.error();
-  std::string got;
-  std::uint8_t buf[4096];
-  for (;;) {
-    auto n = co_await c->read_some(MutableByteSpan(buf), 10s);
-    if (!n) {
-      if (n.error() == errc::eof) break;
-      co_return n.error();
-    }
-    got.append(reinterpret_cast<char*>(buf), *n);
-  }
-  co_return got;
-}
 
 // Reads until the peer closes (EOF or reset); false if it is still open after `limit`.
 template <class S>
@@ -108,26 +57,17 @@ Task<std::string> read_to_close(TcpStream& s, Duration limit) {
   }
 }
 
-struct Keys {
-  PrivateKey priv = generate_private_key();
-  PublicKey pub = priv.public_key();
-};
-
 // A real client: listen on a fresh port to an echo backend, connect, one round trip, close.
 Task<bool> serves_a_real_client(std::string url, std::optional<PrivateKey> key,
                                 std::uint16_t port = 0) {
-  auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-  if (!backend) co_return false;
-  Scope conns, bg;
-  bg.spawn(echo_server(*backend, conns));
-  ClientOptions co;
-  co.key = key;
+  EchoBackend backend;
+  ClientOptions co = client_options(key);
   co.backoff_min = 50ms;
   co.backoff_max = 200ms;
   Client client(url, co);
   if (port == 0) port = free_port();
   bool good = false;
-  auto l = co_await client.listen(port, "127.0.0.1:" + std::to_string(backend->port()));
+  auto l = co_await client.listen(port, backend.target());
   (void)l;
   auto c = co_await client.connect();
   if (!c) {
@@ -140,14 +80,9 @@ Task<bool> serves_a_real_client(std::string url, std::optional<PrivateKey> key,
     if (!good) (void)co_await sleep_for(100ms);
   }
   co_await client.close();
-  backend->close();
-  conns.cancel();
-  co_await bg.join();
-  co_await conns.join();
+  co_await backend.stop();
   co_return good;
 }
-
-std::string url_of(const SocketAddress& a) { return "ws://127.0.0.1:" + std::to_string(a.port()) + "/"; }
 
 Task<std::unique_ptr<ws::WsStream>> ws_connect(const std::string& url) {
   auto r = co_await ws::connect(url);
@@ -201,15 +136,11 @@ TEST_CASE("limits: WebSocket head deadline, header bytes cap, cap on unauthentic
     ServerOptions so;
     so.client_key = keys.pub;
     so.handshake_timeout = 700ms;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    Scope bg;
-    bg.spawn(server.run());
+    RunningServer server(so);
 
     // Slowloris: half a head, then nothing. Closed at handshake_timeout, not before.
     {
-      auto c = co_await TcpStream::connect(*addr);
+      auto c = co_await TcpStream::connect(server.address);
       REQUIRE(c.ok());
       auto start = Clock::now();
       auto w = co_await c->write_all(as_bytes("GET / HTTP/1.1\r\nHost: x\r\n"));
@@ -220,7 +151,7 @@ TEST_CASE("limits: WebSocket head deadline, header bytes cap, cap on unauthentic
     }
     // A head larger than ws::kDefaultMaxHeadSize: 431, closed.
     {
-      auto c = co_await TcpStream::connect(*addr);
+      auto c = co_await TcpStream::connect(server.address);
       REQUIRE(c.ok());
       std::string head = "GET / HTTP/1.1\r\nX-Pad: " + std::string(ws::kDefaultMaxHeadSize, 'a') + "\r\n\r\n";
       auto w = co_await c->write_all(as_bytes(head));
@@ -228,10 +159,9 @@ TEST_CASE("limits: WebSocket head deadline, header bytes cap, cap on unauthentic
       std::string got = co_await read_to_close(*c, 15s);
       REQUIRE(got.rfind("HTTP/1.1 431", 0) == 0);
     }
-    auto served = co_await serves_a_real_client(url_of(*addr), keys.priv);
+    auto served = co_await serves_a_real_client(server.url(), keys.priv);
     REQUIRE(served);
-    server.close();
-    co_await bg.join();
+    co_await server.stop();
   };
   sync_wait(loop, body());
 
@@ -241,20 +171,16 @@ TEST_CASE("limits: WebSocket head deadline, header bytes cap, cap on unauthentic
     so.client_key = keys.pub;
     so.handshake_timeout = 30s;  // the idle peers below stay until we close them
     so.max_handshaking = 3;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    Scope bg;
-    bg.spawn(server.run());
+    RunningServer server(so);
     // Two in the WebSocket head, one upgraded but silent in the SSH handshake: all three count.
-    auto a = co_await TcpStream::connect(*addr);
-    auto b = co_await TcpStream::connect(*addr);
+    auto a = co_await TcpStream::connect(server.address);
+    auto b = co_await TcpStream::connect(server.address);
     REQUIRE(a.ok());
     REQUIRE(b.ok());
-    auto upgraded = co_await ws_connect(url_of(*addr));
+    auto upgraded = co_await ws_connect(server.url());
     (void)co_await sleep_for(200ms);  // let the server accept them
     // The fourth is closed at once, long before any deadline.
-    auto d = co_await TcpStream::connect(*addr);
+    auto d = co_await TcpStream::connect(server.address);
     REQUIRE(d.ok());
     auto start = Clock::now();
     auto dropped = co_await closed_by_peer(*d, 10s);
@@ -267,10 +193,9 @@ TEST_CASE("limits: WebSocket head deadline, header bytes cap, cap on unauthentic
     a->close();
     b->close();
     upgraded->close();
-    auto served = co_await serves_a_real_client(url_of(*addr), keys.priv);
+    auto served = co_await serves_a_real_client(server.url(), keys.priv);
     REQUIRE(served);
-    server.close();
-    co_await bg.join();
+    co_await server.stop();
   };
   sync_wait(loop, cap());
 }
@@ -282,12 +207,8 @@ TEST_CASE("limits: SSH version line length and deadlines (version, kex, auth), p
     ServerOptions so;
     so.client_key = keys.pub;
     so.handshake_timeout = 800ms;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    Scope bg;
-    bg.spawn(server.run());
-    const std::string url = url_of(*addr);
+    RunningServer server(so);
+    const std::string url = server.url();
 
     // Deadlines: upgraded but silent (version), version sent but no KEXINIT (kex), key
     // exchange done but no authentication (auth). Each is closed at handshake_timeout.
@@ -330,8 +251,7 @@ TEST_CASE("limits: SSH version line length and deadlines (version, kex, auth), p
 
     auto served_fast = co_await serves_a_real_client(url, keys.priv);
     REQUIRE(served_fast);
-    server.close();
-    co_await bg.join();
+    co_await server.stop();
   };
   sync_wait(loop, body());
 
@@ -340,12 +260,8 @@ TEST_CASE("limits: SSH version line length and deadlines (version, kex, auth), p
     ServerOptions so;
     so.client_key = keys.pub;
     so.handshake_timeout = 60s;  // far away: what closes these connections is a size limit
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    Scope bg;
-    bg.spawn(server.run());
-    const std::string url = url_of(*addr);
+    RunningServer server(so);
+    const std::string url = server.url();
 
     // Sizes: an identification line longer than ssh::kMaxIdentLineLength, a packet longer
     // than ssh::kMaxPacketSize, a WebSocket message larger than ws::kDefaultMaxMessageSize:
@@ -400,8 +316,7 @@ TEST_CASE("limits: SSH version line length and deadlines (version, kex, auth), p
 
     auto served = co_await serves_a_real_client(url, keys.priv);
     REQUIRE(served);
-    server.close();
-    co_await bg.join();
+    co_await server.stop();
   };
   sync_wait(loop, sizes());
 }
@@ -410,23 +325,15 @@ TEST_CASE("limits: channels per session, listeners, pending connections per list
   Loop loop;
   auto body = []() -> Task<void> {
     Keys keys;
-    auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-    REQUIRE(backend.ok());
-    Scope conns, bg;
-    bg.spawn(echo_server(*backend, conns));
-    const std::string target = "127.0.0.1:" + std::to_string(backend->port());
-    ServerOptions so;
-    so.client_key = keys.pub;
+    EchoBackend backend;
+    const std::string target = backend.target();
+    ServerOptions so = server_options(keys.priv);
     so.max_channels = 2;
     so.max_listeners = 2;
     so.max_pending_per_listener = 2;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    bg.spawn(server.run());
-    const std::string url = url_of(*addr);
-    ClientOptions co;
-    co.key = keys.priv;
+    RunningServer server(so);
+    const std::string url = server.url();
+    ClientOptions co = client_options(keys.priv);
     co.backoff_min = 50ms;
     co.backoff_max = 200ms;
     std::uint16_t port_a = free_port(), port_b = free_port(), port_c = free_port();
@@ -503,11 +410,8 @@ TEST_CASE("limits: channels per session, listeners, pending connections per list
     // (max_listeners is reached: the real client uses an existing listener)
     auto served = co_await serves_a_real_client(url, keys.priv, port_b);
     REQUIRE(served);
-    server.close();
-    backend->close();
-    conns.cancel();
-    co_await bg.join();
-    co_await conns.join();
+    co_await server.stop();
+    co_await backend.stop();
   };
   sync_wait(loop, body());
 }
@@ -517,12 +421,8 @@ TEST_CASE("limits: peer text in log lines is escaped (hostile version string, us
   StderrCapture capture;
   Loop loop;
   auto body = []() -> Task<void> {
-    Server server(ServerOptions{});  // keyless: any user name gets through to the log line
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    Scope bg;
-    bg.spawn(server.run());
-    const std::string url = url_of(*addr);
+    RunningServer server(ServerOptions{});  // keyless: any user name gets through to the log line
+    const std::string url = server.url();
     {
       auto ws = co_await ws_connect(url);
       auto w = co_await ws->write_all(as_bytes("SSH-2.0-\x1b[31mevil\x1b[0m\x07\r\n"));
@@ -545,8 +445,7 @@ TEST_CASE("limits: peer text in log lines is escaped (hostile version string, us
     }
     auto served = co_await serves_a_real_client(url, std::nullopt);
     REQUIRE(served);
-    server.close();
-    co_await bg.join();
+    co_await server.stop();
   };
   sync_wait(loop, body());
   log::set_level(log::Level::info);

@@ -6,41 +6,15 @@
 #include "core/scope.hpp"
 #include "core/socket.hpp"
 #include "core/timer.hpp"
+#include "support/tunnel_fixture.hpp"
 #include "tunnel/client.hpp"
 #include "tunnel/server.hpp"
 
 using namespace vtunnel;
+using namespace vtunnel::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-Task<void> echo_conn(TcpStream s) {
-  std::vector<std::uint8_t> buf(16384);
-  for (;;) {
-    auto n = co_await s.read_some(buf);
-    if (!n) break;
-    auto w = co_await s.write_all(ByteSpan(buf.data(), *n));
-    if (!w) break;
-  }
-  (void)co_await s.shutdown_write();
-}
-
-Task<void> echo_server(TcpListener& l, Scope& conns) {
-  for (;;) {
-    auto c = co_await l.accept();
-    if (!c) co_return;
-    conns.spawn(echo_conn(std::move(*c)));
-  }
-}
-
-Task<bool> eventually(std::function<bool()> pred, Duration limit = 10s) {
-  auto deadline = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > deadline) co_return false;
-    (void)co_await sleep_for(10ms);
-  }
-  co_return true;
-}
 
 Task<Result<std::string>> echo_once(TcpStream& c, std::string msg) {
   auto w = co_await c.write_all(as_bytes(msg));
@@ -55,35 +29,14 @@ Task<Result<std::string>> echo_once(TcpStream& c, std::string msg) {
   co_return got;
 }
 
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-  return l.value().port();
-}
-
 enum class Who { server, client };
 
 Task<void> graceful(Who who) {
-  PrivateKey priv = generate_private_key();
-  auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-  REQUIRE(backend.ok());
-  Scope backend_conns, background;
-  background.spawn(echo_server(*backend, backend_conns));
-  ServerOptions so;
-  so.client_key = priv.public_key();
-  Server server(so);
-  auto addr = server.listen(SocketAddress::loopback_v4(0));
-  REQUIRE(addr.ok());
-  background.spawn(server.run());
-  ClientOptions co;
-  co.key = priv;
-  Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
-  std::uint16_t port = free_port();
-  auto l = co_await client.listen(port, "127.0.0.1:" + std::to_string(backend->port()));
-  REQUIRE(l.ok());
-  auto c = co_await client.connect();
-  REQUIRE(c.ok());
-  auto ready = co_await eventually([&] { return server.listener_ports().count(port) == 1; });
-  REQUIRE(ready);
+  EchoTunnel t(generate_private_key());
+  co_await t.up();
+  Server& server = t.server;
+  Client& client = t.client;
+  const std::uint16_t port = t.port;
 
   auto user = co_await TcpStream::connect(SocketAddress::loopback_v4(port));
   REQUIRE(user.ok());
@@ -112,7 +65,7 @@ Task<void> graceful(Who who) {
     // nothing new is accepted: the tunnel port and the WebSocket port refuse
     auto refused = co_await TcpStream::connect(SocketAddress::loopback_v4(port));
     REQUIRE_FALSE(refused.ok());
-    auto refused_ws = co_await TcpStream::connect(*addr);
+    auto refused_ws = co_await TcpStream::connect(t.server.address);
     REQUIRE_FALSE(refused_ws.ok());
   }
   // the carried connection still works, both ways, until the user ends it
@@ -129,16 +82,7 @@ Task<void> graceful(Who who) {
   co_await stopping.join();
   REQUIRE(done);
   REQUIRE(Clock::now() - started < 10s);  // ended with the connection, not at the deadline
-
-  if (who == Who::server) {
-    co_await client.close();
-  } else {
-    server.close();
-  }
-  backend->close();
-  backend_conns.cancel();
-  co_await background.join();
-  co_await backend_conns.join();
+  co_await t.stop();
 }
 
 }  // namespace
@@ -156,33 +100,14 @@ TEST_CASE("shutdown: the client lets a carried connection finish", "[tunnel][shu
 TEST_CASE("shutdown: the grace period ends an idle connection", "[tunnel][shutdown]") {
   Loop loop;
   sync_wait(loop, []() -> Task<void> {
-    PrivateKey priv = generate_private_key();
-    auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-    REQUIRE(backend.ok());
-    Scope backend_conns, background;
-    background.spawn(echo_server(*backend, backend_conns));
-    ServerOptions so;
-    so.client_key = priv.public_key();
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    background.spawn(server.run());
-    ClientOptions co;
-    co.key = priv;
-    Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
-    std::uint16_t port = free_port();
-    auto l = co_await client.listen(port, "127.0.0.1:" + std::to_string(backend->port()));
-    REQUIRE(l.ok());
-    auto c = co_await client.connect();
-    REQUIRE(c.ok());
-    auto ready = co_await eventually([&] { return server.listener_ports().count(port) == 1; });
-    REQUIRE(ready);
-    auto user = co_await TcpStream::connect(SocketAddress::loopback_v4(port));
+    EchoTunnel t(generate_private_key());
+    co_await t.up();
+    auto user = co_await TcpStream::connect(SocketAddress::loopback_v4(t.port));
     REQUIRE(user.ok());
     auto first = co_await echo_once(*user, "idle after this");
     REQUIRE(first.ok());
     auto started = Clock::now();
-    co_await server.shutdown(300ms);
+    co_await t.server.shutdown(300ms);
     auto took = Clock::now() - started;
     REQUIRE(took >= 250ms);
     REQUIRE(took < 5s);
@@ -190,10 +115,6 @@ TEST_CASE("shutdown: the grace period ends an idle connection", "[tunnel][shutdo
     auto end = co_await user->read_some(MutableByteSpan(buf), 10s);
     REQUIRE_FALSE(end.ok());  // closed by the server (EOF or reset), not left hanging
     REQUIRE(end.error() != errc::timed_out);
-    co_await client.close();
-    backend->close();
-    backend_conns.cancel();
-    co_await background.join();
-    co_await backend_conns.join();
+    co_await t.stop();
   }());
 }

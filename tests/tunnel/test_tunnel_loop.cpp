@@ -9,75 +9,13 @@
 #include "core/socket.hpp"
 #include "core/timer.hpp"
 #include "support/fd_check.hpp"
+#include "support/tunnel_fixture.hpp"
 #include "tunnel/client.hpp"
 #include "tunnel/server.hpp"
 
 using namespace vtunnel;
+using namespace vtunnel::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-  return l.value().port();
-}
-
-Task<void> echo_conn(TcpStream s) {
-  std::vector<std::uint8_t> buf(16384);
-  for (;;) {
-    auto n = co_await s.read_some(buf);
-    if (!n) break;
-    auto w = co_await s.write_all(ByteSpan(buf.data(), *n));
-    if (!w) break;
-  }
-  (void)co_await s.shutdown_write();
-}
-
-Task<void> echo_server(TcpListener& l, Scope& conns) {
-  for (;;) {
-    auto c = co_await l.accept();
-    if (!c) co_return;
-    conns.spawn(echo_conn(std::move(*c)));
-  }
-}
-
-// Waits (bounded) until `pred` holds.
-Task<bool> eventually(std::function<bool()> pred, Duration limit = 10s) {
-  auto deadline = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > deadline) co_return false;
-    (void)co_await sleep_for(10ms);
-  }
-  co_return true;
-}
-
-// One request/response through the tunnel port: returns what came back.
-Task<Result<std::string>> round_trip(std::uint16_t port, std::string msg) {
-  auto c = co_await TcpStream::connect(SocketAddress::loopback_v4(port));
-  if (!c) co_return c.error();
-  auto w = co_await c->write_all(as_bytes(msg));
-  if (!w) co_return w.error();
-  auto sh = co_await c->shutdown_write();
-  if (!sh) co_return sh.error();
-  std::string got;
-  std::uint8_t buf[4096];
-  for (;;) {
-    auto n = co_await c->read_some(MutableByteSpan(buf), 10s);
-    if (!n) {
-      if (n.error() == errc::eof) break;
-      co_return n.error();
-    }
-    got.append(reinterpret_cast<char*>(buf), *n);
-  }
-  co_return got;
-}
-
-struct Keys {
-  PrivateKey priv = generate_private_key();
-  PublicKey pub = priv.public_key();
-};
-
-}  // namespace
 
 TEST_CASE("tunnel in one loop: data both ways with half-close, keyed", "[tunnel]") {
   (void)generate_private_key();  // Botan's system RNG keeps /dev/urandom open for the process
@@ -85,33 +23,12 @@ TEST_CASE("tunnel in one loop: data both ways with half-close, keyed", "[tunnel]
   {
     Loop loop;
     auto body = []() -> Task<void> {
-      Keys keys;
-      auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-      REQUIRE(backend.ok());
-      Scope backend_conns, background;
-      background.spawn(echo_server(*backend, backend_conns));
-
-      ServerOptions so;
-      so.client_key = keys.pub;
-      Server server(so);
-      auto addr = server.listen(SocketAddress::loopback_v4(0));
-      REQUIRE(addr.ok());
-      background.spawn(server.run());
-
-      std::uint16_t tunnel_port = free_port();
-      ClientOptions co;
-      co.key = keys.priv;
-      Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
-      auto listen = co_await client.listen(tunnel_port, "127.0.0.1:" + std::to_string(backend->port()));
-      REQUIRE(listen.ok());
-      auto connected = co_await client.connect();
-      REQUIRE(connected.ok());
-      auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
-      REQUIRE(ready);
+      EchoTunnel t(generate_private_key());
+      co_await t.up();
 
       std::string big(3 << 20, 'x');
       for (std::size_t i = 0; i < big.size(); ++i) big[i] = char('a' + i % 23);
-      auto r = co_await round_trip(tunnel_port, big);
+      auto r = co_await round_trip(t.port, big);
       REQUIRE(r.ok());
       REQUIRE(r->size() == big.size());
       REQUIRE(*r == big);
@@ -124,17 +41,11 @@ TEST_CASE("tunnel in one loop: data both ways with half-close, keyed", "[tunnel]
           std::string msg = "message " + std::to_string(id);
           auto rr = co_await round_trip(p, msg);
           if (rr && *rr == msg) ++good;
-        }(tunnel_port, i, ok));
+        }(t.port, i, ok));
       }
       co_await many.join();
       REQUIRE(ok == 50);
-
-      co_await client.close();
-      server.close();
-      backend->close();
-      backend_conns.cancel();
-      co_await background.join();
-      co_await backend_conns.join();
+      co_await t.stop();
     };
     sync_wait(loop, body());
   }
@@ -146,29 +57,13 @@ TEST_CASE("tunnel in one loop: a connection waits for a client that comes back",
   Loop loop;
   auto body = []() -> Task<void> {
     Keys keys;
-    auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-    REQUIRE(backend.ok());
-    Scope backend_conns, background;
-    background.spawn(echo_server(*backend, backend_conns));
-    ServerOptions so;
-    so.client_key = keys.pub;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    background.spawn(server.run());
-    std::string url = "ws://127.0.0.1:" + std::to_string(addr->port()) + "/";
+    EchoBackend backend;
+    RunningServer server(server_options(keys.priv));
     std::uint16_t tunnel_port = free_port();
-    std::string target = "127.0.0.1:" + std::to_string(backend->port());
-    ClientOptions co;
-    co.key = keys.priv;
+    ClientOptions co = client_options(keys.priv);
     {
-      Client first(url, co);
-      auto l = co_await first.listen(tunnel_port, target);
-      REQUIRE(l.ok());
-      auto c = co_await first.connect();
-      REQUIRE(c.ok());
-      auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
-      REQUIRE(ready);
+      Client first(server.url(), co);
+      co_await bring_up(first, server, tunnel_port, backend.target());
       co_await first.close();
     }
     auto gone = co_await eventually([&] { return !server.has_active_session(); });
@@ -180,8 +75,8 @@ TEST_CASE("tunnel in one loop: a connection waits for a client that comes back",
       out = co_await round_trip(p, "waited for a client");
     }(tunnel_port, waited));
     (void)co_await sleep_for(300ms);
-    Client second(url, co);
-    auto l2 = co_await second.listen(tunnel_port, target);
+    Client second(server.url(), co);
+    auto l2 = co_await second.listen(tunnel_port, backend.target());
     REQUIRE(l2.ok());
     auto c2 = co_await second.connect();
     REQUIRE(c2.ok());
@@ -189,11 +84,8 @@ TEST_CASE("tunnel in one loop: a connection waits for a client that comes back",
     REQUIRE(waited.ok());
     REQUIRE(*waited == "waited for a client");
     co_await second.close();
-    server.close();
-    backend->close();
-    backend_conns.cancel();
-    co_await background.join();
-    co_await backend_conns.join();
+    co_await server.stop();
+    co_await backend.stop();
   };
   sync_wait(loop, body());
 }
@@ -202,20 +94,13 @@ TEST_CASE("tunnel in one loop: wrong key refused; keyless pair works; dead backe
   Loop loop;
   auto body = []() -> Task<void> {
     Keys right, wrong;
-    ServerOptions so;
-    so.client_key = right.pub;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    Scope background;
-    background.spawn(server.run());
-    std::string url = "ws://127.0.0.1:" + std::to_string(addr->port()) + "/";
+    RunningServer server(server_options(right.priv));
     {
       ClientOptions co;
       co.key = wrong.priv;
       co.backoff_min = 50ms;
       co.backoff_max = 100ms;
-      Client c(url, co);
+      Client c(server.url(), co);
       auto r = co_await c.connect();
       REQUIRE_FALSE(r.ok());  // the derived host key differs: our client refuses the server
       REQUIRE(server.session_count() == 0);
@@ -224,37 +109,26 @@ TEST_CASE("tunnel in one loop: wrong key refused; keyless pair works; dead backe
     {
       ClientOptions co;  // keyless client against a keyed server
       co.backoff_min = 50ms;
-      Client c(url, co);
+      Client c(server.url(), co);
       auto r = co_await c.connect();
       REQUIRE_FALSE(r.ok());
       co_await c.close();
     }
-    server.close();
-    co_await background.join();
+    co_await server.stop();
 
     // keyless server + keyless client, forward to a port nobody listens on
-    Server open_server(ServerOptions{});
-    auto addr2 = open_server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr2.ok());
-    Scope bg2;
-    bg2.spawn(open_server.run());
+    RunningServer open_server(ServerOptions{});
     std::uint16_t dead_port = free_port();
     std::uint16_t tunnel_port = free_port();
-    Client c(("ws://127.0.0.1:" + std::to_string(addr2->port()) + "/"), ClientOptions{});
-    auto l = co_await c.listen(tunnel_port, "127.0.0.1:" + std::to_string(dead_port));
-    REQUIRE(l.ok());
-    auto r = co_await c.connect();
-    REQUIRE(r.ok());
-    auto ready = co_await eventually([&] { return open_server.listener_ports().count(tunnel_port) == 1; });
-    REQUIRE(ready);
+    Client c(open_server.url(), ClientOptions{});
+    co_await bring_up(c, open_server, tunnel_port, "127.0.0.1:" + std::to_string(dead_port));
     auto start = Clock::now();
     auto rt = co_await round_trip(tunnel_port, "anyone?");
     // closed at once (EOF or reset), not held open
     REQUIRE(Clock::now() - start < 5s);
     if (rt) REQUIRE(rt->empty());
     co_await c.close();
-    open_server.close();
-    co_await bg2.join();
+    co_await open_server.stop();
   };
   sync_wait(loop, body());
 }
@@ -263,24 +137,14 @@ TEST_CASE("tunnel in one loop: the proxy routes mapped domains into the tunnel",
   Loop loop;
   auto body = []() -> Task<void> {
     Keys keys;
-    auto backend = TcpListener::bind(SocketAddress::parse("127.0.0.9", 0).value());
-    REQUIRE(backend.ok());
-    Scope backend_conns, background;
-    background.spawn(echo_server(*backend, backend_conns));
-    ServerOptions so;
-    so.client_key = keys.pub;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
+    EchoBackend backend(SocketAddress::parse("127.0.0.9", 0).value());
+    RunningServer server(server_options(keys.priv));
     auto proxy_addr = server.start_proxy(SocketAddress::loopback_v4(0));
     REQUIRE(proxy_addr.ok());
-    background.spawn(server.run());
     std::uint16_t tunnel_port = free_port();
-    ClientOptions co;
-    co.key = keys.priv;
-    Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
+    Client client(server.url(), client_options(keys.priv));
     // A non-local local_addr is mapped automatically (as the Go original does).
-    std::string target = "127.0.0.9:" + std::to_string(backend->port());
+    std::string target = backend.target();
     auto l = co_await client.listen(tunnel_port, target);
     REQUIRE(l.ok());
     auto c = co_await client.connect();
@@ -305,11 +169,8 @@ TEST_CASE("tunnel in one loop: the proxy routes mapped domains into the tunnel",
     REQUIRE(got == want);  // the echo backend, reached through the tunnel
     p->close();
     co_await client.close();
-    server.close();
-    backend->close();
-    backend_conns.cancel();
-    co_await background.join();
-    co_await backend_conns.join();
+    co_await server.stop();
+    co_await backend.stop();
   };
   sync_wait(loop, body());
 }
@@ -329,32 +190,13 @@ TEST_CASE("tunnel in one loop: many idle connections over one session hold no re
   {
     Loop loop;
     auto body = [conns]() -> Task<void> {
-      Keys keys;
-      auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
-      REQUIRE(backend.ok());
-      Scope backend_conns, background;
-      background.spawn(echo_server(*backend, backend_conns));
-      ServerOptions so;
-      so.client_key = keys.pub;
-      Server server(so);
-      auto addr = server.listen(SocketAddress::loopback_v4(0));
-      REQUIRE(addr.ok());
-      background.spawn(server.run());
-      std::uint16_t tunnel_port = free_port();
-      ClientOptions co;
-      co.key = keys.priv;
-      Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
-      auto listen = co_await client.listen(tunnel_port, "127.0.0.1:" + std::to_string(backend->port()));
-      REQUIRE(listen.ok());
-      auto connected = co_await client.connect();
-      REQUIRE(connected.ok());
-      auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
-      REQUIRE(ready);
+      EchoTunnel t(generate_private_key());
+      co_await t.up();
 
       // Opens every connection with a 1-byte echo and keeps it open.
       std::vector<TcpStream> users;
       for (int i = 0; i < conns; ++i) {
-        auto c = co_await TcpStream::connect(SocketAddress::loopback_v4(tunnel_port));
+        auto c = co_await TcpStream::connect(SocketAddress::loopback_v4(t.port));
         REQUIRE(c.ok());
         std::uint8_t b = std::uint8_t('a' + i % 26);
         auto w = co_await c->write_all(ByteSpan(&b, 1));
@@ -398,13 +240,7 @@ TEST_CASE("tunnel in one loop: many idle connections over one session hold no re
       users.clear();
       auto drained = co_await eventually([] { return relay_buffer_stats().in_use == 0; });
       REQUIRE(drained);
-
-      co_await client.close();
-      server.close();
-      backend->close();
-      backend_conns.cancel();
-      co_await background.join();
-      co_await backend_conns.join();
+      co_await t.stop();
     };
     sync_wait(loop, body());
   }
