@@ -249,12 +249,11 @@ TEST_CASE("tunnel in one loop: many idle connections over one session hold no re
 }
 
 TEST_CASE("tunnel in one loop: channel data to a socket that fills up arrives whole and in order", "[tunnel]") {
-  // Channel data goes straight from the decrypt buffer to the backend socket while the relay is
-  // parked; once that socket is full the rest is buffered and written by the relay. Bytes sent
+  // Channel data goes straight from the decrypt buffer to the backend socket while the relay
+  // waits; once that socket is full the rest is buffered and written by the relay. Bytes sent
   // directly and buffered bytes must interleave in order.
   Loop loop;
   auto body = []() -> Task<void> {
-    Keys keys;
     auto backend = TcpListener::bind(SocketAddress::loopback_v4(0));
     REQUIRE(backend.ok());
     constexpr std::size_t kTotal = 6 << 20;
@@ -279,22 +278,11 @@ TEST_CASE("tunnel in one loop: channel data to a socket that fills up arrives wh
       (void)w;
     }(*backend, received, intact));
 
-    ServerOptions so;
-    so.client_key = keys.pub;
-    Server server(so);
-    auto addr = server.listen(SocketAddress::loopback_v4(0));
-    REQUIRE(addr.ok());
-    background.spawn(server.run());
+    auto key = generate_private_key();
+    RunningServer server(server_options(key));
+    Client client(server.url(), client_options(key));
     std::uint16_t tunnel_port = free_port();
-    ClientOptions co;
-    co.key = keys.priv;
-    Client client("ws://127.0.0.1:" + std::to_string(addr->port()) + "/", co);
-    auto listen = co_await client.listen(tunnel_port, "127.0.0.1:" + std::to_string(backend->port()));
-    REQUIRE(listen.ok());
-    auto connected = co_await client.connect();
-    REQUIRE(connected.ok());
-    auto ready = co_await eventually([&] { return server.listener_ports().count(tunnel_port) == 1; });
-    REQUIRE(ready);
+    co_await bring_up(client, server, tunnel_port, "127.0.0.1:" + std::to_string(backend->port()));
 
     const auto before = relay_buffer_stats();
     std::vector<std::uint8_t> data(kTotal);
@@ -314,7 +302,7 @@ TEST_CASE("tunnel in one loop: channel data to a socket that fills up arrives wh
     CHECK(after.direct_receives > before.direct_receives);
 
     co_await client.close();
-    server.close();
+    co_await server.stop();
     backend->close();
     co_await background.join();
   };
