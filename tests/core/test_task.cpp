@@ -303,3 +303,34 @@ TEST_CASE("coroutine frames are recycled on their thread", "[core]") {
     REQUIRE(sync_wait(other, deep(10)) == 10);
   }).join();
 }
+
+TEST_CASE("coroutines woken during a turn run in that turn", "[core]") {
+  Loop loop;
+  auto body = [&loop]() -> Task<std::uint64_t> {
+    // A chain of wakeups: each waiter sets the next event (relay -> write pump -> ...).
+    Event events[4];
+    int reached = 0;
+    Scope scope;
+    for (int i = 0; i < 3; ++i) {
+      scope.spawn([](Event& mine, Event& next, int& r) -> Task<void> {
+        auto w = co_await mine.wait();
+        if (w) {
+          ++r;
+          next.set();
+        }
+      }(events[i], events[i + 1], reached));
+    }
+    (void)co_await sleep_for(1ms);  // every waiter is parked
+    REQUIRE(reached == 0);
+    const std::uint64_t start = loop.turns();
+    events[0].set();
+    auto last = co_await events[3].wait();
+    REQUIRE(last);
+    const std::uint64_t turns = loop.turns() - start;
+    co_await scope.join();
+    REQUIRE(reached == 3);
+    co_return turns;
+  };
+  // Four hops (three waiters, then this task); one turn per hop before.
+  CHECK(sync_wait(loop, body()) <= 1);
+}
