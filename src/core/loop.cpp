@@ -127,9 +127,14 @@ void Loop::run_until(const std::function<bool()>& done) {
 }
 
 void Loop::run_ready() {
-  running_.swap(ready_);
-  for (std::size_t i = 0; i < running_.size(); ++i) running_[i].resume();
-  running_.clear();
+  // Coroutines woken by the ones just resumed (a relay waking the write pump, the read pump
+  // waking a relay) run in this turn too, so their SQEs share this turn's io_uring_enter.
+  // Bounded, so a ping-pong of wakeups cannot keep the loop from the kernel.
+  for (int pass = 0; pass < kRunPasses && !ready_.empty(); ++pass) {
+    running_.swap(ready_);
+    for (std::size_t i = 0; i < running_.size(); ++i) running_[i].resume();
+    running_.clear();
+  }
 }
 
 void Loop::submit_and_wait(bool may_block) {

@@ -1,7 +1,7 @@
 #pragma once
 // Loop: one io_uring, one thread. Coroutines submit SQEs through awaitables (see op.hpp) and
 // are resumed from the ready queue after their CQE has been reaped. One loop turn:
-//   1. resume every coroutine that was ready at the start of the turn,
+//   1. resume every ready coroutine, and those they wake, for a bounded number of passes,
 //   2. fire due timers (they only schedule),
 //   3. one io_uring_enter: submit everything prepared in (1)-(2) and, if nothing is ready,
 //      wait for a CQE or the next timer deadline,
@@ -120,6 +120,7 @@ class Loop {
 
  private:
   class Wakeup;
+  static constexpr int kRunPasses = 8;  // ready-queue passes per turn (see run_ready)
   void run_ready();
   void fire_timers();
   void submit_and_wait(bool may_block);

@@ -13,6 +13,7 @@
 #include <utility>
 #include <variant>
 
+#include "core/frame_pool.hpp"
 #include "core/stop.hpp"
 
 namespace vtunnel {
@@ -25,6 +26,10 @@ namespace detail {
 struct PromiseBase {
   std::coroutine_handle<> continuation = std::noop_coroutine();
   StopState* stop = nullptr;
+
+  // Frames come from a per-thread cache (core/frame_pool.hpp).
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
 

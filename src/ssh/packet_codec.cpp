@@ -94,13 +94,26 @@ std::size_t PacketEncoder::pending_wire_size() const noexcept {
   return 4 + 1 + payload_len_ + padding_length() + (cipher_ ? cipher_->tag_size() : 0);
 }
 
+void PacketEncoder::random_padding(std::uint8_t* out, std::size_t n) {
+  if (n > padding_pool_.size()) {
+    rng_->randomize(out, n);
+    return;
+  }
+  if (n > padding_pool_.size() - padding_used_) {
+    rng_->randomize(padding_pool_.data(), padding_pool_.size());
+    padding_used_ = 0;
+  }
+  std::memcpy(out, padding_pool_.data() + padding_used_, n);
+  padding_used_ += n;
+}
+
 void PacketEncoder::seal_pending(std::uint8_t* p) {
   const std::size_t padding = padding_length();
   const std::size_t tag = cipher_ ? cipher_->tag_size() : 0;
   const std::size_t packet_length = 1 + payload_len_ + padding;
   store_be32(p, static_cast<std::uint32_t>(packet_length));
   p[4] = static_cast<std::uint8_t>(padding);
-  rng_->randomize(p + 5 + payload_len_, padding);
+  random_padding(p + 5 + payload_len_, padding);
   if (cipher_) {
     cipher_->seal(seq_, MutableByteSpan(p, 4 + packet_length),
                   MutableByteSpan(p + 4 + packet_length, tag));

@@ -1,6 +1,7 @@
 #pragma once
 // Binary packet protocol (RFC 4253 §6): framing, padding, sequence numbers. Knows ciphers but
 // no message types. Decrypts and encrypts in place; no allocation per packet once warm.
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -142,8 +143,13 @@ class PacketEncoder {
   std::size_t padding_length() const noexcept;
   std::size_t pending_wire_size() const noexcept;
   void seal_pending(std::uint8_t* packet);
+  void random_padding(std::uint8_t* out, std::size_t n);
 
   Botan::RandomNumberGenerator* rng_;
+  // Padding bytes drawn from rng_ in batches: one randomize() (which costs a getpid() syscall
+  // for Botan's fork check) per ~20 packets instead of one per packet.
+  std::array<std::uint8_t, 512> padding_pool_{};
+  std::size_t padding_used_ = 512;
   std::unique_ptr<PacketCipher> cipher_;
   std::size_t packet_start_ = 0;
   std::size_t payload_len_ = 0;
