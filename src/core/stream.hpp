@@ -7,6 +7,7 @@
 
 #include "core/bytes.hpp"
 #include "core/result.hpp"
+#include "core/sync.hpp"
 #include "core/task.hpp"
 
 namespace vtunnel {
@@ -23,6 +24,13 @@ class Stream {
   // there), so a caller can take a buffer only when data flows. Streams that cannot tell
   // return at once (read_some() then waits as usual).
   virtual Task<Result<void>> wait_readable() { co_return Result<void>{}; }
+
+  // Streams whose readability is known in memory (an SSH channel) can also expose it as a
+  // queue, so a caller waits without a nested task frame (an idle relay holds less):
+  //   while (!s.readable_now()) { bool woken = co_await s.readable_queue()->wait(); ... }
+  // nullptr (the default): use wait_readable().
+  virtual WaitQueue* readable_queue() noexcept { return nullptr; }
+  virtual bool readable_now() const noexcept { return true; }
 
   // Writes every byte of every span, in order, or fails. The spans must stay valid until the
   // returned task completes.

@@ -357,7 +357,7 @@ Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
 Task<Result<void>> Channel::wait_readable() {
   auto st = state_;
   if (!st) co_return errc::invalid_argument;
-  while (st->inbox.size() == st->inbox_offset && !st->eof_received && !st->closed) {
+  while (!readable_now()) {
     bool woken = co_await st->readable.wait();
     if (!woken) co_return vtunnel::errc::cancelled;
   }

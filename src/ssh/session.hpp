@@ -62,6 +62,11 @@ class Channel {
   Task<Result<std::size_t>> read(MutableByteSpan buf);
   // Waits until read() would not wait: data, EOF or close (lets a relay hold no buffer while idle).
   Task<Result<void>> wait_readable();
+  // The same without a task: read() would not wait now / the queue woken when that may change.
+  bool readable_now() const noexcept {
+    return !state_ || state_->inbox.size() != state_->inbox_offset || state_->eof_received || state_->closed;
+  }
+  WaitQueue* readable_queue() noexcept { return state_ ? &state_->readable : nullptr; }
   // Writes all of data, waiting for window as needed.
   Task<Result<void>> write(ByteSpan data);
   Result<void> send_eof();

@@ -16,6 +16,8 @@ class ChannelStream final : public Stream {
 
   Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return channel_.read(buf); }
   Task<Result<void>> wait_readable() override { return channel_.wait_readable(); }
+  WaitQueue* readable_queue() noexcept override { return channel_.readable_queue(); }
+  bool readable_now() const noexcept override { return channel_.readable_now(); }
   using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   Task<Result<void>> shutdown_write() override;
