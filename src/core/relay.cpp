@@ -117,14 +117,24 @@ class RelayBuffers final : public Loop::Service {
   std::uint64_t ring_receives_ = 0;
 };
 
+struct Direction {
+  Stream& from;
+  Stream& to;
+  std::uint64_t& counter;
+  metrics::Counter* live;
+};
+
 // Shared by the two directions; lives in relay()'s frame, which outlives both (it joins them).
 // The directions run as two tasks that relay() starts and joins itself (no Scope: an idle
 // relay holds no child bookkeeping on the heap), each under its own StopState linked to the
 // awaiting task's. The idle timeout is a plain timer on the loop's heap, not a task.
 struct RelayState {
-  RelayOptions options;
+  RelayState(const RelayOptions& o, Stream& a, Stream& b) noexcept
+      : options(o), dirs{{a, b, stats.a_to_b, o.count_a_to_b}, {b, a, stats.b_to_a, o.count_b_to_a}} {}
+  const RelayOptions& options;  // relay()'s parameter
   TimePoint last_activity;
   RelayStats stats;
+  Direction dirs[2];
   StopState stops[2];
   std::coroutine_handle<> joiner;
   int running = 0;
@@ -167,12 +177,6 @@ struct JoinDirections {
   void await_resume() const noexcept {}
 };
 
-struct Direction {
-  Stream& from;
-  Stream& to;
-  std::uint64_t& counter;
-  metrics::Counter* live;
-};
 
 // What a direction does once `from` has data (or has failed): read it if the ring did not
 // (waiting for readability first when `wait_first`: the ring was empty), write it, count it.
@@ -227,7 +231,7 @@ void direction_threw(RelayState& state) noexcept {
 // One direction from a stream other than a ring-capable TCP socket: wait for data holding no
 // buffer (an SSH channel: its readiness queue, awaited in place; others: wait_readable()),
 // then move_chunk() reads it into a pool buffer and writes it.
-Task<void> copy_one_way(RelayState& state, Direction d) {
+Task<void> copy_one_way(RelayState& state, const Direction& d) {
   try {
     WaitQueue* queue = d.from.readable_queue();
     for (;;) {
@@ -255,7 +259,7 @@ Task<void> copy_one_way(RelayState& state, Direction d) {
 
 // One direction from a TCP socket: each wait is a recv into the loop's provided-buffer ring,
 // awaited in place; the kernel picks a buffer only when data arrives.
-Task<void> copy_from_tcp(RelayState& state, Direction d, ProvidedBufferRing& ring, TcpStream& tcp) {
+Task<void> copy_from_tcp(RelayState& state, const Direction& d, ProvidedBufferRing& ring, TcpStream& tcp) {
   try {
     for (;;) {
       ProvidedBuffer received;  // a ring buffer the kernel filled
@@ -280,7 +284,7 @@ Task<void> copy_from_tcp(RelayState& state, Direction d, ProvidedBufferRing& rin
   state.direction_done();
 }
 
-Task<void> start_direction(RelayState& state, Direction d) {
+Task<void> start_direction(RelayState& state, const Direction& d) {
   RelayBuffers& buffers = RelayBuffers::current();
   ProvidedBufferRing* ring = buffers.ring();
   if (ring && std::max<std::size_t>(1, state.options.buffer_size) == ring->buffer_size()) {
@@ -292,13 +296,12 @@ Task<void> start_direction(RelayState& state, Direction d) {
 }  // namespace
 
 Task<RelayStats> relay(Stream& a, Stream& b, RelayOptions options) {
-  RelayState state;
-  state.options = options;
+  RelayState state(options, a, b);
   state.last_activity = Clock::now();
   StopState* stop = co_await current_stop_state();
   Task<void> directions[2] = {
-      start_direction(state, Direction{a, b, state.stats.a_to_b, options.count_a_to_b}),
-      start_direction(state, Direction{b, a, state.stats.b_to_a, options.count_b_to_a}),
+      start_direction(state, state.dirs[0]),
+      start_direction(state, state.dirs[1]),
   };
   Loop& loop = Loop::current();
   for (int i = 0; i < 2; ++i) {
