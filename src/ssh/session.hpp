@@ -41,12 +41,16 @@ struct ChannelState {
   bool eof_received = false;
   bool closed = false;         // peer's CLOSE received or session ended
   std::error_code error;
-  // Outbound open: the peer's answer.
+  // Outbound open: the peer's answer; a refusal's details (rare) on the heap.
   bool open_answered = false;
   bool open_ok = false;
-  std::uint32_t open_failure_reason = 0;
-  std::string open_failure_message;
-  WaitQueue readable, writable, answered;
+  struct OpenRefusal {
+    std::uint32_t reason = 0;
+    std::string message;
+  };
+  std::unique_ptr<OpenRefusal> refusal;
+  // An outbound open waits for the answer on `writable`: nothing writes before it is open.
+  WaitQueue readable, writable;
 };
 }  // namespace detail
 
