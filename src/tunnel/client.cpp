@@ -29,6 +29,12 @@ struct Client::Session {
 };
 
 namespace {
+
+ssh::IncomingChannel incoming_channel(std::uint32_t id) {
+  ssh::IncomingChannel ic;
+  ic.id = id;
+  return ic;
+}
 constexpr Duration kDefaultKeepalive = std::chrono::seconds(30);
 
 std::string seconds_text(Duration d) {
@@ -392,7 +398,7 @@ Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
       (void)session->ssh->reject(*incoming, ssh::OpenFailure::connect_failed, "no forward for port");
       continue;
     }
-    tunnels.spawn(carry(session, std::move(*incoming), *f));
+    tunnels.spawn(carry(session, incoming->id, *f));
   }
   tunnels.cancel();
   co_await tunnels.join();
@@ -400,8 +406,9 @@ Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
 
 // Connects to the forward's target (with TLS when asked); on failure rejects the channel and
 // returns null. A task of its own: its frame is gone once the connection is carried.
-Task<std::unique_ptr<Stream>> Client::dial_target(Session& session, const ssh::IncomingChannel& incoming,
-                                                  const Forward& forward) {
+Task<std::unique_ptr<Stream>> Client::dial_target(Session& session, std::uint32_t channel_id, const Forward& forward) {
+  ssh::IncomingChannel incoming;
+  incoming.id = channel_id;
   ConnectOptions copts;
   copts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.dial_timeout);
   auto tcp = co_await connect_host(forward.host, forward.port, copts);
@@ -438,7 +445,8 @@ Task<std::unique_ptr<Stream>> Client::dial_target(Session& session, const ssh::I
   co_return target;
 }
 
-Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel incoming, Forward forward) {
+// Only the id of the incoming channel is kept: its type and open data were checked already.
+Task<void> Client::carry(std::shared_ptr<Session> session, std::uint32_t channel_id, Forward forward) {
   struct Notify {  // destroyed after `carried`: the count is already down when waiters run
     WaitQueue& q;
     ~Notify() { q.wake_all(); }
@@ -450,11 +458,10 @@ Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel 
   } carried{carried_};
   // Dial before confirming the channel: if the target is down the user's connection is closed
   // at once, not accepted and then dropped.
-  std::unique_ptr<Stream> target = co_await dial_target(*session, incoming, forward);
+  std::unique_ptr<Stream> target = co_await dial_target(*session, channel_id, forward);
   if (!target) co_return;
-  auto channel = session->ssh->accept(incoming);
+  auto channel = session->ssh->accept(incoming_channel(channel_id));
   if (!channel) co_return;
-  Bytes().swap(incoming.extra);  // the open request's data is not needed while carrying
   metrics::GaugeGuard open(metrics_.tunnel_connections);
   metrics_.tunnel_connections_total.inc();
   ChannelStream tunnel(std::move(*channel), session);
