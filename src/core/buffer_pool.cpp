@@ -133,36 +133,38 @@ void ProvidedBufferRing::give_back(std::uint16_t id) noexcept {
   waiters_.wake_one();
 }
 
+void ProvidedBufferRing::RecvOnce::prepare(io_uring_sqe* sqe) noexcept {
+  io_uring_prep_recv(sqe, stream_.fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = ring_.group_;
+}
+
+Result<ProvidedBuffer> ProvidedBufferRing::RecvOnce::await_resume() noexcept {
+  if (!counted_) return errc::closed;  // the stream was closed before the recv was submitted
+  uncount();
+  int res = IoOpBase::await_resume();
+  std::uint32_t flags = cqe_flags();
+  if (res == -ENOBUFS) return std::make_error_code(std::errc::no_buffer_space);
+  if (res < 0) return io_error(res);
+  if (!(flags & IORING_CQE_F_BUFFER)) return errc::eof;  // res == 0: no buffer was used
+  auto id = std::uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
+  if (res == 0) {
+    ring_.give_back(id);
+    return errc::eof;
+  }
+  ++ring_.outstanding_;
+  return ProvidedBuffer(&ring_, id, std::size_t(res));
+}
+
 Task<Result<ProvidedBuffer>> ProvidedBufferRing::recv(TcpStream& stream, bool wait_for_buffer) {
   for (;;) {
-    if (stream.fd_ < 0) co_return errc::closed;
-    int res;
-    std::uint32_t flags;
-    {
-      TcpStream::InFlight guard(stream.in_flight_);
-      auto op = io_op([fd = stream.fd_, group = group_](io_uring_sqe* sqe) {
-        io_uring_prep_recv(sqe, fd, nullptr, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = group;
-      });
-      res = co_await op;
-      flags = op.cqe_flags();
-    }
-    if (res == -ENOBUFS) {
-      if (!wait_for_buffer) co_return std::make_error_code(std::errc::no_buffer_space);
+    Result<ProvidedBuffer> r = co_await recv_once(stream);
+    if (!r && r.error() == std::errc::no_buffer_space && wait_for_buffer) {
       bool woken = co_await waiters_.wait();
       if (!woken) co_return errc::cancelled;
       continue;
     }
-    if (res < 0) co_return io_error(res);
-    if (!(flags & IORING_CQE_F_BUFFER)) co_return errc::eof;  // res == 0: no buffer was used
-    auto id = std::uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
-    if (res == 0) {
-      give_back(id);
-      co_return errc::eof;
-    }
-    ++outstanding_;
-    co_return ProvidedBuffer(this, id, std::size_t(res));
+    co_return r;
   }
 }
 

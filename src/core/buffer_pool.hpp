@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/loop.hpp"
+#include "core/op.hpp"
 #include "core/result.hpp"
 #include "core/socket.hpp"
 #include "core/sync.hpp"
@@ -80,6 +81,11 @@ class ProvidedBufferRing {
   // wait_for_buffer == false, fails with std::errc::no_buffer_space.
   Task<Result<ProvidedBuffer>> recv(TcpStream& stream, bool wait_for_buffer = true);
 
+  // One recv, awaited in place (no task frame of its own: an idle relay waits in it):
+  // the buffer, errc::eof, std::errc::no_buffer_space when the ring is empty, or the error.
+  class RecvOnce;
+  RecvOnce recv_once(TcpStream& stream) noexcept;
+
   std::uint8_t* buffer(std::uint16_t id) const noexcept { return slab_ + std::size_t(id) * size_; }
   void recycle(std::uint16_t id) noexcept;
   std::size_t buffer_size() const noexcept { return size_; }
@@ -99,5 +105,33 @@ class ProvidedBufferRing {
   WaitQueue waiters_;  // recv() calls that met -ENOBUFS
   void give_back(std::uint16_t id) noexcept;
 };
+
+class ProvidedBufferRing::RecvOnce final : public IoOpBase {
+ public:
+  RecvOnce(ProvidedBufferRing& ring, TcpStream& stream) noexcept : ring_(ring), stream_(stream) {}
+  ~RecvOnce() { uncount(); }
+  bool await_ready() const noexcept { return stream_.fd_ < 0; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    ++stream_.in_flight_;  // close() must cancel the recv
+    counted_ = true;
+    return IoOpBase::await_suspend(h);
+  }
+  Result<ProvidedBuffer> await_resume() noexcept;
+
+ private:
+  void prepare(io_uring_sqe* sqe) noexcept override;
+  void uncount() noexcept {
+    if (counted_) --stream_.in_flight_;
+    counted_ = false;
+  }
+  ProvidedBufferRing& ring_;
+  TcpStream& stream_;
+  bool counted_ = false;
+};
+
+inline ProvidedBufferRing::RecvOnce ProvidedBufferRing::recv_once(TcpStream& stream) noexcept {
+  return RecvOnce(*this, stream);
+}
 
 }  // namespace vtunnel

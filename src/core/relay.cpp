@@ -4,12 +4,12 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/buffer_pool.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "core/scope.hpp"
 #include "core/socket.hpp"
 #include "core/timer.hpp"
 
@@ -124,47 +124,144 @@ class RelayBuffers final : public Loop::Service {
   std::uint64_t direct_receives_ = 0;
 };
 
-// Shared by the two directions and the idle watchdog; lives in relay()'s frame, which
-// outlives all three (it joins them).
+struct Direction {
+  Stream& from;
+  Stream& to;
+  std::uint64_t& counter;
+  metrics::Counter* live;
+};
+
+// Shared by the two directions; lives in relay()'s frame, which outlives both (it joins them).
+// The directions run as two tasks that relay() starts and joins itself (no Scope: an idle
+// relay holds no child bookkeeping on the heap), each under its own StopState linked to the
+// awaiting task's. The idle timeout is a plain timer on the loop's heap, not a task.
 struct RelayState {
-  RelayOptions options;
-  Scope directions;
+  RelayState(const RelayOptions& o, Stream& a, Stream& b) noexcept
+      : options(o), dirs{{a, b, stats.a_to_b, o.count_a_to_b}, {b, a, stats.b_to_a, o.count_b_to_a}} {}
+  const RelayOptions& options;  // relay()'s parameter
   TimePoint last_activity;
   RelayStats stats;
+  Direction dirs[2];
+  StopState stops[2];
+  std::coroutine_handle<> joiner;
+  int running = 0;
   bool idle_fired = false;
+  std::exception_ptr thrown;
+  struct IdleTimer {
+    TimerNode node;  // first member: TimerNode* converts back to IdleTimer*
+    RelayState* self = nullptr;
+  } idle;
 
+  void cancel_directions() noexcept {
+    stops[0].request_stop();
+    stops[1].request_stop();
+  }
   void fail(std::error_code ec) noexcept {
     if (!stats.error) stats.error = ec;
-    directions.cancel();
+    cancel_directions();
+  }
+  void direction_done() noexcept {
+    if (--running == 0 && joiner) Loop::current().schedule(std::exchange(joiner, {}));
+  }
+  // Fires at last activity + idle timeout; re-arms while bytes keep moving.
+  static void on_idle_timer(TimerNode* t) noexcept {
+    RelayState& st = *reinterpret_cast<IdleTimer*>(t)->self;
+    TimePoint due = st.last_activity + st.options.idle_timeout;
+    if (Clock::now() >= due) {
+      st.idle_fired = true;
+      st.cancel_directions();
+    } else {
+      Loop::current().arm_timer(st.idle.node, due);
+    }
   }
 };
 
+// Resumes relay() once both directions have ended.
+struct JoinDirections {
+  RelayState& state;
+  bool await_ready() const noexcept { return state.running == 0; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { state.joiner = h; }
+  void await_resume() const noexcept {}
+};
+
+
+// How a direction ends on `failed`: EOF becomes a half-close of `to`; other errors end the relay.
+Task<void> end_direction(RelayState& state, const Direction& d, std::error_code failed) {
+  if (failed == errc::eof) {
+    auto shut = co_await d.to.shutdown_write();
+    if (!shut) state.fail(shut.error());
+  } else if (failed != errc::cancelled) {
+    state.fail(failed);
+  }
+}
+
+// What a direction does once `from` has data (or has failed): read it if the ring did not
+// (waiting for readability first when `wait_first`: the ring was empty), write it, count it.
+// A task of its own so its frame (awaiters, results) exists only while data moves, not while
+// the direction waits. Returns false when the direction has ended.
+Task<bool> move_chunk(RelayState& state, const Direction& d, ProvidedBuffer* received, std::error_code failed,
+                      bool wait_first) {
+  RelayBuffers& buffers = RelayBuffers::current();
+  RelayBuffers::Held held;  // a pool buffer taken once `from` was readable
+  ByteSpan data;
+  if (!failed && !received && wait_first) {
+    auto ready = co_await d.from.wait_readable();
+    if (!ready) failed = ready.error();
+  }
+  if (!failed) {
+    if (received) {
+      data = received->data();
+    } else {
+      const std::size_t size = std::max<std::size_t>(1, state.options.buffer_size);
+      held = buffers.acquire(size);
+      auto n = co_await d.from.read_some(MutableByteSpan(held.data(), size));
+      if (n) data = ByteSpan(held.data(), *n);
+      else failed = n.error();
+    }
+  }
+  if (failed) {
+    co_await end_direction(state, d, failed);
+    co_return false;
+  }
+  state.last_activity = Clock::now();
+  auto w = co_await d.to.write_all(data);
+  if (!w) {
+    if (w.error() != errc::cancelled) state.fail(w.error());
+    co_return false;
+  }
+  d.counter += data.size();
+  if (d.live) d.live->inc(data.size());
+  state.last_activity = Clock::now();
+  co_return true;  // `held` goes back now: nothing is held while waiting
+}
+
+void direction_threw(RelayState& state) noexcept {
+  if (!state.thrown) state.thrown = std::current_exception();
+  state.cancel_directions();
+}
+
 // Lets `from`'s producer (an SSH channel's read pump) send into the TCP socket `to` directly
-// while this direction waits holding nothing, counting the bytes as this direction's own.
+// while the direction waits holding nothing, counting the bytes as the direction's own.
 class TcpDirectSink final : public DirectSink {
  public:
-  TcpDirectSink(RelayBuffers& buffers, RelayState& state, TcpStream& to, std::uint64_t& counter,
-                metrics::Counter* live) noexcept
-      : buffers_(buffers), state_(state), to_(to), counter_(counter), live_(live) {}
+  TcpDirectSink(RelayState& state, const Direction& d, TcpStream& to) noexcept : state_(state), d_(d), to_(to) {}
   TcpDirectSink(const TcpDirectSink&) = delete;
   TcpDirectSink& operator=(const TcpDirectSink&) = delete;
 
   std::size_t send_now(ByteSpan data) noexcept override {
     auto n = to_.send_now(data);
     if (!n || *n == 0) return 0;  // full or failed: buffered, and the relay's write takes over
-    buffers_.count_direct_send();
-    counter_ += *n;
-    if (live_) live_->inc(*n);
+    RelayBuffers::current().count_direct_send();
+    d_.counter += *n;
+    if (d_.live) d_.live->inc(*n);
     state_.last_activity = Clock::now();
     return *n;
   }
 
  private:
-  RelayBuffers& buffers_;
   RelayState& state_;
+  const Direction& d_;
   TcpStream& to_;
-  std::uint64_t& counter_;
-  metrics::Counter* live_;
 };
 
 // Offers `sink` to `from` for the life of one wait (the direction holds no data then).
@@ -184,6 +281,39 @@ class SinkWhileWaiting {
   bool set_;
 };
 
+// One direction from a stream other than a ring-capable TCP socket: wait for data holding no
+// buffer (an SSH channel: its readiness queue, awaited in place; others: wait_readable()),
+// then move_chunk() reads it into a pool buffer and writes it. An SSH channel relayed to TCP
+// sends arriving data straight to the socket while the direction waits (TcpDirectSink).
+Task<void> copy_one_way(RelayState& state, const Direction& d) {
+  try {
+    WaitQueue* queue = d.from.readable_queue();
+    std::optional<TcpDirectSink> sink;
+    if (auto* to_tcp = queue ? dynamic_cast<TcpStream*>(&d.to) : nullptr) sink.emplace(state, d, *to_tcp);
+    for (;;) {
+      std::error_code failed;
+      if (queue) {
+        SinkWhileWaiting offered(d.from, sink ? &*sink : nullptr);
+        while (!d.from.readable_now()) {
+          bool woken = co_await queue->wait();
+          if (!woken) {
+            failed = errc::cancelled;
+            break;
+          }
+        }
+      } else {
+        auto ready = co_await d.from.wait_readable();
+        if (!ready) failed = ready.error();
+      }
+      bool more = co_await move_chunk(state, d, nullptr, failed, false);
+      if (!more) break;
+    }
+  } catch (...) {
+    direction_threw(state);
+  }
+  state.direction_done();
+}
+
 // A TCP socket as a DirectSource: the channel reads it straight into an outgoing packet.
 class TcpSource final : public DirectSource {
  public:
@@ -194,127 +324,95 @@ class TcpSource final : public DirectSource {
   TcpStream& tcp_;
 };
 
-// How a direction ends on `failed`: EOF becomes a half-close of `to`; other errors end the relay.
-Task<void> end_direction(RelayState& state, Stream& to, std::error_code failed) {
-  if (failed == errc::eof) {
-    auto shut = co_await to.shutdown_write();
-    if (!shut) state.fail(shut.error());
-  } else if (failed != errc::cancelled) {
-    state.fail(failed);
+// After a ring receive came back full (a bulk flow: more is likely waiting), reads the socket
+// straight into the channel's outgoing packets (no copy) until it has nothing more. A task of
+// its own, like move_chunk(). Returns false when the direction has ended.
+Task<bool> move_straight_into_channel(RelayState& state, const Direction& d, TcpStream& tcp) {
+  TcpSource source(tcp);
+  for (;;) {
+    auto n = co_await d.to.write_from(source);
+    if (!n) {
+      co_await end_direction(state, d, n.error());
+      co_return false;
+    }
+    if (*n == 0) co_return true;
+    RelayBuffers::current().count_direct_receive();
+    d.counter += *n;
+    if (d.live) d.live->inc(*n);
+    state.last_activity = Clock::now();
   }
 }
 
-Task<void> copy_one_way(RelayState& state, Stream& from, Stream& to, std::uint64_t& counter,
-                        metrics::Counter* live) {
-  RelayBuffers& buffers = RelayBuffers::current();
-  const std::size_t size = std::max<std::size_t>(1, state.options.buffer_size);
-  TcpStream* tcp = nullptr;
-  if (buffers.ring() && size == buffers.ring()->buffer_size()) tcp = dynamic_cast<TcpStream*>(&from);
-  // Channel -> TCP: while waiting, the channel may send straight to the socket.
-  std::optional<TcpDirectSink> sink;
-  if (auto* to_tcp = dynamic_cast<TcpStream*>(&to)) sink.emplace(buffers, state, *to_tcp, counter, live);
-  // TCP -> channel: once a full buffer shows a bulk flow, read straight into channel packets.
-  std::optional<TcpSource> source;
-  if (tcp && to.writes_from_source()) source.emplace(*tcp);
-  for (;;) {
-    ProvidedBuffer received;     // a ring buffer the kernel filled, or
-    RelayBuffers::Held held;     // a pool buffer taken once `from` was readable
-    ByteSpan data;
-    std::error_code failed;
-    bool got = false;
-    if (tcp) {
-      auto r = co_await buffers.ring()->recv(*tcp, false);
+// One direction from a TCP socket: each wait is a recv into the loop's provided-buffer ring,
+// awaited in place; the kernel picks a buffer only when data arrives.
+Task<void> copy_from_tcp(RelayState& state, const Direction& d, ProvidedBufferRing& ring, TcpStream& tcp) {
+  try {
+    const bool to_channel = d.to.writes_from_source();
+    for (;;) {
+      ProvidedBuffer received;  // a ring buffer the kernel filled
+      std::error_code failed;
+      bool got = false;
+      auto r = co_await ring.recv_once(tcp);
       if (r) {
         received = std::move(*r);
-        data = received.data();
         got = true;
-        buffers.count_ring_receive();
+        RelayBuffers::current().count_ring_receive();
       } else if (r.error() != std::errc::no_buffer_space) {
         failed = r.error();
-      }  // else the ring is empty: a pool buffer below
-    }
-    if (!got && !failed) {
-      Result<void> ready;
-      {
-        SinkWhileWaiting offered(from, sink ? &*sink : nullptr);
-        ready = co_await from.wait_readable();
-      }
-      if (!ready) {
-        failed = ready.error();
-      } else {
-        held = buffers.acquire(size);
-        auto n = co_await from.read_some(MutableByteSpan(held.data(), size));
-        if (n) {
-          data = ByteSpan(held.data(), *n);
-          got = true;
-        } else {
-          failed = n.error();
-        }
+      }  // else the ring is empty: move_chunk() waits, then reads into a pool buffer
+      const bool full = got && received.data().size() == ring.buffer_size();
+      ProvidedBuffer* chunk = got ? &received : nullptr;
+      bool more = co_await move_chunk(state, d, chunk, failed, true);
+      if (!more) break;
+      received = ProvidedBuffer();  // back to the ring: nothing is held while waiting
+      if (full && to_channel) {
+        more = co_await move_straight_into_channel(state, d, tcp);
+        if (!more) break;
       }
     }
-    if (failed) {
-      co_await end_direction(state, to, failed);
-      co_return;
-    }
-    state.last_activity = Clock::now();
-    auto w = co_await to.write_all(data);
-    if (!w) {
-      if (w.error() != errc::cancelled) state.fail(w.error());
-      co_return;
-    }
-    counter += data.size();
-    if (live) live->inc(data.size());
-    state.last_activity = Clock::now();
-    const bool bulk = source && data.size() == size;
-    received = ProvidedBuffer();  // back to the ring / pool: nothing is held while waiting
-    held.reset();
-    if (!bulk) continue;
-    // The buffer came back full: more is likely waiting. Read it straight into channel packets
-    // (no copy) until the socket has nothing more, then wait on the ring again.
-    for (;;) {
-      auto n = co_await to.write_from(*source);
-      if (!n) {
-        co_await end_direction(state, to, n.error());
-        co_return;
-      }
-      if (*n == 0) break;
-      buffers.count_direct_receive();
-      counter += *n;
-      if (live) live->inc(*n);
-      state.last_activity = Clock::now();
-    }
+  } catch (...) {
+    direction_threw(state);
   }
+  state.direction_done();
 }
 
-// Sleeps until the last activity plus the idle timeout; re-arms while bytes keep moving.
-Task<void> idle_watchdog(RelayState& state) {
-  for (;;) {
-    auto slept = co_await sleep_until(state.last_activity + state.options.idle_timeout);
-    if (!slept) co_return;  // the directions ended first
-    if (Clock::now() - state.last_activity >= state.options.idle_timeout) {
-      state.idle_fired = true;
-      state.directions.cancel();
-      co_return;
-    }
+Task<void> start_direction(RelayState& state, const Direction& d) {
+  RelayBuffers& buffers = RelayBuffers::current();
+  ProvidedBufferRing* ring = buffers.ring();
+  if (ring && std::max<std::size_t>(1, state.options.buffer_size) == ring->buffer_size()) {
+    if (auto* tcp = dynamic_cast<TcpStream*>(&d.from)) return copy_from_tcp(state, d, *ring, *tcp);
   }
+  return copy_one_way(state, d);
 }
 
 }  // namespace
 
 Task<RelayStats> relay(Stream& a, Stream& b, RelayOptions options) {
-  RelayState state;
-  state.options = options;
+  RelayState state(options, a, b);
   state.last_activity = Clock::now();
-  state.directions.spawn(copy_one_way(state, a, b, state.stats.a_to_b, options.count_a_to_b));
-  state.directions.spawn(copy_one_way(state, b, a, state.stats.b_to_a, options.count_b_to_a));
-  Scope watchdog;
-  if (options.idle_timeout > Duration::zero()) watchdog.spawn(idle_watchdog(state));
-
-  // If the awaiting task is cancelled, join() cancels the directions and still waits.
-  co_await state.directions.join();
   StopState* stop = co_await current_stop_state();
-  watchdog.cancel();
-  co_await watchdog.join();
+  Task<void> directions[2] = {
+      start_direction(state, state.dirs[0]),
+      start_direction(state, state.dirs[1]),
+  };
+  Loop& loop = Loop::current();
+  for (int i = 0; i < 2; ++i) {
+    // If the awaiting task is cancelled, the linked StopStates cancel both directions.
+    state.stops[i].link(stop);
+    directions[i].set_stop_state(&state.stops[i]);
+    ++state.running;
+    loop.schedule(directions[i].handle());
+  }
+  if (options.idle_timeout > Duration::zero()) {
+    state.idle.self = &state;
+    state.idle.node.fire = &RelayState::on_idle_timer;
+    loop.arm_timer(state.idle.node, state.last_activity + options.idle_timeout);
+  }
+
+  JoinDirections join{state};
+  co_await join;
+  loop.cancel_timer(state.idle.node);
+  if (state.thrown) std::rethrow_exception(state.thrown);
 
   if (state.stats.error) {
     state.stats.end = RelayEnd::error;

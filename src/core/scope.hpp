@@ -40,10 +40,9 @@ class Scope {
  private:
   struct Child;
   friend struct Child;
-  void child_done(Child* c) noexcept;
+  void child_done() noexcept;
 
   StopState stop_;
-  Child* children_ = nullptr;
   std::size_t count_ = 0;
   std::coroutine_handle<> joiner_;
   std::exception_ptr first_error_;

@@ -7,6 +7,7 @@
 
 #include "core/bytes.hpp"
 #include "core/result.hpp"
+#include "core/sync.hpp"
 #include "core/task.hpp"
 
 namespace vtunnel {
@@ -54,6 +55,12 @@ class Stream {
   // bytes never overtake bytes the caller still has. Streams without a producer of their own
   // ignore it. The sink must stay valid until it is unset.
   virtual void set_direct_sink(DirectSink* sink) noexcept { (void)sink; }
+  // Streams whose readability is known in memory (an SSH channel) can also expose it as a
+  // queue, so a caller waits without a nested task frame (an idle relay holds less):
+  //   while (!s.readable_now()) { bool woken = co_await s.readable_queue()->wait(); ... }
+  // nullptr (the default): use wait_readable().
+  virtual WaitQueue* readable_queue() noexcept { return nullptr; }
+  virtual bool readable_now() const noexcept { return true; }
 
   // Writes every byte of every span, in order, or fails. The spans must stay valid until the
   // returned task completes.

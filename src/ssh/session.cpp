@@ -61,7 +61,6 @@ void Session::end(std::error_code ec, std::string message) {
     if (!st->error) st->error = ec;
     st->readable.wake_all();
     st->writable.wake_all();
-    st->answered.wake_all();
   }
   channels_.clear();
   for (auto& p : pending_replies_) p->waiters.wake_all();
@@ -149,17 +148,18 @@ void Session::dispatch(Event& e) {
           if (auto it = channels_.find(ev.channel); it != channels_.end()) {
             it->second->open_answered = true;
             it->second->open_ok = true;
-            it->second->answered.wake_all();
+            it->second->writable.wake_all();
           }
         } else if constexpr (std::is_same_v<T, event::ChannelOpenFailure>) {
           if (auto it = channels_.find(ev.channel); it != channels_.end()) {
             auto st = it->second;
             channels_.erase(it);
             st->open_answered = true;
-            st->open_failure_reason = ev.reason;
-            st->open_failure_message = ev.message;
+            st->refusal = std::make_unique<detail::ChannelState::OpenRefusal>();
+            st->refusal->reason = ev.reason;
+            st->refusal->message = std::move(ev.message);
             st->closed = true;
-            st->answered.wake_all();
+            st->writable.wake_all();
           }
         } else if constexpr (std::is_same_v<T, event::ChannelData>) {
           if (auto it = channels_.find(ev.channel); it != channels_.end()) {
@@ -202,7 +202,6 @@ void Session::dispatch(Event& e) {
             st->closed = true;
             st->readable.wake_all();
             st->writable.wake_all();
-            st->answered.wake_all();
           }
         } else if constexpr (std::is_same_v<T, event::ChannelWindow>) {
           if (auto it = channels_.find(ev.channel); it != channels_.end()) it->second->writable.wake_all();
@@ -236,7 +235,7 @@ Task<Result<Channel>> Session::open_channel(std::string type, Bytes extra) {
   auto st = add_channel(*id);
   output_ready();
   while (!st->open_answered && !st->closed) {
-    bool woken = co_await st->answered.wait();
+    bool woken = co_await st->writable.wait();
     if (!woken) {
       (void)conn_.close_channel(*id);
       output_ready();
@@ -245,8 +244,8 @@ Task<Result<Channel>> Session::open_channel(std::string type, Bytes extra) {
   }
   if (!st->open_answered) co_return st->error ? st->error : make_error_code(errc::closed);
   if (!st->open_ok) {
-    last_open_failure_reason_ = st->open_failure_reason;
-    last_open_failure_message_ = st->open_failure_message;
+    last_open_failure_reason_ = st->refusal ? st->refusal->reason : 0;
+    last_open_failure_message_ = st->refusal ? st->refusal->message : std::string();
     co_return errc::channel_refused;
   }
   co_return Channel(this, st);
@@ -365,7 +364,7 @@ Task<Result<std::size_t>> Channel::read(MutableByteSpan buf) {
 Task<Result<void>> Channel::wait_readable() {
   auto st = state_;
   if (!st) co_return errc::invalid_argument;
-  while (st->inbox.size() == st->inbox_offset && !st->eof_received && !st->closed) {
+  while (!readable_now()) {
     bool woken = co_await st->readable.wait();
     if (!woken) co_return vtunnel::errc::cancelled;
   }

@@ -44,12 +44,16 @@ struct ChannelState {
   bool eof_received = false;
   bool closed = false;         // peer's CLOSE received or session ended
   std::error_code error;
-  // Outbound open: the peer's answer.
+  // Outbound open: the peer's answer; a refusal's details (rare) on the heap.
   bool open_answered = false;
   bool open_ok = false;
-  std::uint32_t open_failure_reason = 0;
-  std::string open_failure_message;
-  WaitQueue readable, writable, answered;
+  struct OpenRefusal {
+    std::uint32_t reason = 0;
+    std::string message;
+  };
+  std::unique_ptr<OpenRefusal> refusal;
+  // An outbound open waits for the answer on `writable`: nothing writes before it is open.
+  WaitQueue readable, writable;
 };
 }  // namespace detail
 
@@ -71,6 +75,11 @@ class Channel {
   void set_direct_sink(DirectSink* sink) noexcept {
     if (state_) state_->sink = sink;
   }
+  // The same without a task: read() would not wait now / the queue woken when that may change.
+  bool readable_now() const noexcept {
+    return !state_ || state_->inbox.size() != state_->inbox_offset || state_->eof_received || state_->closed;
+  }
+  WaitQueue* readable_queue() noexcept { return state_ ? &state_->readable : nullptr; }
   // Writes all of data, waiting for window as needed.
   Task<Result<void>> write(ByteSpan data);
   // Waits for window, then sends what `source` has now, read straight into one outgoing

@@ -19,6 +19,8 @@ class ChannelStream final : public Stream {
   void set_direct_sink(DirectSink* sink) noexcept override { channel_.set_direct_sink(sink); }
   bool writes_from_source() const noexcept override { return true; }
   Task<Result<std::size_t>> write_from(DirectSource& source) override { return channel_.write_from(source); }
+  WaitQueue* readable_queue() noexcept override { return channel_.readable_queue(); }
+  bool readable_now() const noexcept override { return channel_.readable_now(); }
   using Stream::write_all;
   Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override;
   Task<Result<void>> shutdown_write() override;

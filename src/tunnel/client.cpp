@@ -29,6 +29,12 @@ struct Client::Session {
 };
 
 namespace {
+
+ssh::IncomingChannel incoming_channel(std::uint32_t id) {
+  ssh::IncomingChannel ic;
+  ic.id = id;
+  return ic;
+}
 constexpr Duration kDefaultKeepalive = std::chrono::seconds(30);
 
 std::string seconds_text(Duration d) {
@@ -392,33 +398,26 @@ Task<void> Client::accept_channels(std::shared_ptr<Session> session) {
       (void)session->ssh->reject(*incoming, ssh::OpenFailure::connect_failed, "no forward for port");
       continue;
     }
-    tunnels.spawn(carry(session, std::move(*incoming), *f));
+    tunnels.spawn(carry(session, incoming->id, *f));
   }
   tunnels.cancel();
   co_await tunnels.join();
 }
 
-Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel incoming, Forward forward) {
-  struct Notify {  // destroyed after `carried`: the count is already down when waiters run
-    WaitQueue& q;
-    ~Notify() { q.wake_all(); }
-  } notify{carried_changed_};
-  ++carried_;
-  struct Uncount {
-    std::size_t& n;
-    ~Uncount() { --n; }
-  } carried{carried_};
-  // Dial before confirming the channel: if the target is down the user's connection is closed
-  // at once, not accepted and then dropped.
+// Connects to the forward's target (with TLS when asked); on failure rejects the channel and
+// returns null. A task of its own: its frame is gone once the connection is carried.
+Task<std::unique_ptr<Stream>> Client::dial_target(Session& session, std::uint32_t channel_id, const Forward& forward) {
+  ssh::IncomingChannel incoming;
+  incoming.id = channel_id;
   ConnectOptions copts;
   copts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.dial_timeout);
   auto tcp = co_await connect_host(forward.host, forward.port, copts);
   if (!tcp) {
     log::warn("port {}: cannot reach {}: {}", forward.remote_port, log::escaped(forward.local_addr), tcp.error().message());
     metrics_.channel_open_failures_total.inc();
-    (void)session->ssh->reject(incoming, ssh::OpenFailure::connect_failed,
+    (void)session.ssh->reject(incoming, ssh::OpenFailure::connect_failed,
                                fmt::format("dial {}: {}", forward.local_addr, tcp.error().message()));
-    co_return;
+    co_return nullptr;
   }
   std::unique_ptr<Stream> target = std::make_unique<TcpStream>(std::move(*tcp));
   if (forward.tls) {
@@ -437,13 +436,31 @@ Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel 
         options_.dial_timeout);
     if (!tls) {
       metrics_.channel_open_failures_total.inc();
-      (void)session->ssh->reject(incoming, ssh::OpenFailure::connect_failed,
+      (void)session.ssh->reject(incoming, ssh::OpenFailure::connect_failed,
                                  fmt::format("tls {}: {}", forward.local_addr, tls.error().message()));
-      co_return;
+      co_return nullptr;
     }
     target = std::move(*tls);
   }
-  auto channel = session->ssh->accept(incoming);
+  co_return target;
+}
+
+// Only the id of the incoming channel is kept: its type and open data were checked already.
+Task<void> Client::carry(std::shared_ptr<Session> session, std::uint32_t channel_id, Forward forward) {
+  struct Notify {  // destroyed after `carried`: the count is already down when waiters run
+    WaitQueue& q;
+    ~Notify() { q.wake_all(); }
+  } notify{carried_changed_};
+  ++carried_;
+  struct Uncount {
+    std::size_t& n;
+    ~Uncount() { --n; }
+  } carried{carried_};
+  // Dial before confirming the channel: if the target is down the user's connection is closed
+  // at once, not accepted and then dropped.
+  std::unique_ptr<Stream> target = co_await dial_target(*session, channel_id, forward);
+  if (!target) co_return;
+  auto channel = session->ssh->accept(incoming_channel(channel_id));
   if (!channel) co_return;
   metrics::GaugeGuard open(metrics_.tunnel_connections);
   metrics_.tunnel_connections_total.inc();
@@ -451,13 +468,10 @@ Task<void> Client::carry(std::shared_ptr<Session> session, ssh::IncomingChannel 
   RelayOptions ro;
   ro.count_a_to_b = &metrics_.bytes_to_target;
   ro.count_b_to_a = &metrics_.bytes_from_target;
-  RelayStats stats;
-  if (forward.tls) {
-    HostRewritingStream rewriting(*target, forward.host);
-    stats = co_await relay(tunnel, rewriting, ro);
-  } else {
-    stats = co_await relay(tunnel, *target, ro);
-  }
+  std::unique_ptr<HostRewritingStream> rewriting;  // on the heap: only TLS targets need it
+  if (forward.tls) rewriting = std::make_unique<HostRewritingStream>(*target, forward.host);
+  Stream& to = rewriting ? static_cast<Stream&>(*rewriting) : *target;
+  RelayStats stats = co_await relay(tunnel, to, ro);
   log::debug("port {}: connection to {} done ({} bytes out, {} in)", forward.remote_port,
              log::escaped(forward.local_addr), stats.a_to_b, stats.b_to_a);
 }

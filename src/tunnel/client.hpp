@@ -100,7 +100,8 @@ class Client {
   Task<void> send_listen(std::shared_ptr<Session> session, Forward forward);
   Task<void> keepalive(std::shared_ptr<Session> session);
   Task<void> accept_channels(std::shared_ptr<Session> session);
-  Task<void> carry(std::shared_ptr<Session> session, ssh::IncomingChannel incoming, Forward forward);
+  Task<void> carry(std::shared_ptr<Session> session, std::uint32_t channel_id, Forward forward);
+  Task<std::unique_ptr<Stream>> dial_target(Session& session, std::uint32_t channel_id, const Forward& forward);
   Duration next_backoff(Duration& current);
   const Forward* find_forward(std::uint16_t port) const;
 

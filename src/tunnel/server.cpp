@@ -440,33 +440,33 @@ Task<void> Server::accept_tunnel_connections(std::uint16_t port) {
   }
 }
 
-Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
+// Waits (up to pending_wait) for a session that forwards `port` and opens a tunnel channel on
+// it. A task of its own: its frame (retries, messages) is gone once the connection is carried.
+Task<bool> Server::open_tunnel(std::uint16_t port, std::shared_ptr<Session>& session, ssh::Channel& channel) {
   PortListener& pl = *listeners_.at(port);
   CountGuard pending(pl.pending);
   auto deadline = Clock::now() + options_.pending_wait;
-  std::shared_ptr<Session> session;
-  ssh::Channel channel;
   for (;;) {
-    if (closing_ || draining_) co_return;
+    if (closing_ || draining_) co_return false;
     if (active_ && active_->ports.count(port) && active_->ssh->is_open()) {
       session = active_;
       Bytes extra = to_bytes(encode_tunnel_channel_data(TunnelChannelData{port}));
       auto opened = co_await session->ssh->open_channel("tunnel", std::move(extra));
       if (opened) {
         channel = std::move(*opened);
-        break;
+        co_return true;
       }
-      if (opened.error() == errc::cancelled) co_return;
+      if (opened.error() == errc::cancelled) co_return false;
       if (opened.error() == ssh::errc::too_many_channels) {
         log::warn("127.0.0.1:{}: session {} already has {} channels (max_channels); closing the connection", port,
                   session->id, options_.max_channels);
-        co_return;
+        co_return false;
       }
       if (session->ssh->is_open()) {
         metrics_.channel_open_failures_total.inc();
         log::info("127.0.0.1:{}: client refused the connection: {}", port,
                   log::escaped(session->ssh->last_open_failure_message()));
-        co_return;
+        co_return false;
       }
       session.reset();  // that session died meanwhile: try the active one (maybe newer) at once
       continue;
@@ -475,12 +475,18 @@ Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
     if (now >= deadline) {
       log::info("127.0.0.1:{}: no client took the connection within {}; closing it", port,
                 seconds_text(options_.pending_wait));
-      co_return;
+      co_return false;
     }
     auto changed = co_await wait_until(sessions_changed_, deadline);
-    if (!changed && changed.error() == errc::cancelled) co_return;
+    if (!changed && changed.error() == errc::cancelled) co_return false;
   }
-  pending.release();
+}
+
+Task<void> Server::carry_connection(std::uint16_t port, TcpStream conn) {
+  std::shared_ptr<Session> session;
+  ssh::Channel channel;
+  bool opened = co_await open_tunnel(port, session, channel);
+  if (!opened) co_return;
   metrics::GaugeGuard open(metrics_.tunnel_connections);
   metrics_.tunnel_connections_total.inc();
   struct Notify {  // destroyed after `carried`: the count is already down when waiters run

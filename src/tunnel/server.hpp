@@ -33,6 +33,7 @@ namespace vtunnel {
 
 namespace ssh {
 class SigningKey;
+class Channel;
 }
 namespace proxy {
 class ProxyServer;
@@ -126,6 +127,7 @@ class Server {
   Task<void> run_session(std::unique_ptr<Stream> websocket, TimePoint accepted_at);
   Task<void> accept_tunnel_connections(std::uint16_t port);
   Task<void> carry_connection(std::uint16_t port, TcpStream conn);
+  Task<bool> open_tunnel(std::uint16_t port, std::shared_ptr<Session>& session, ssh::Channel& channel);
   Task<void> keepalive(std::shared_ptr<Session> session);
   Task<void> refuse_client_channels(std::shared_ptr<Session> session);
   std::string handle_listen(const std::shared_ptr<Session>& session, ByteSpan payload, bool& ok);
