@@ -172,25 +172,41 @@ Task<void> accept_one(TcpStream* stream, Config config, std::unique_ptr<Session>
   *ch = *accepted;
 }
 
-Task<void> slow_consumer(Config client_config, Config server_config, std::size_t total) {
+// Our client and server over loopback TCP with one channel open between them. Filled in
+// place: the sessions refer to the streams, so the pair must not move.
+struct ChannelPair {
+  TcpStream client_stream, server_stream;
+  std::unique_ptr<Session> client, server;
+  ssh::Channel client_ch, server_ch;
+};
+
+Task<void> open_channel_pair(Config client_config, Config server_config, ChannelPair& p) {
   auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
   REQUIRE(l.ok());
   TcpListener listener = std::move(*l);
-  Result<TcpStream> client_stream = co_await TcpStream::connect(listener.local_address());
-  REQUIRE(client_stream.ok());
+  Result<TcpStream> connected = co_await TcpStream::connect(listener.local_address());
+  REQUIRE(connected.ok());
+  p.client_stream = std::move(*connected);
   Result<TcpStream> accepted = co_await listener.accept();
   REQUIRE(accepted.ok());
-  TcpStream server_stream = std::move(*accepted);
-  std::unique_ptr<Session> server;
-  ssh::Channel server_ch;
+  p.server_stream = std::move(*accepted);
   Scope side;
-  side.spawn(accept_one(&server_stream, std::move(server_config), &server, &server_ch));
-  auto client = co_await Session::client_handshake(*client_stream, std::move(client_config));
+  side.spawn(accept_one(&p.server_stream, std::move(server_config), &p.server, &p.server_ch));
+  auto client = co_await Session::client_handshake(p.client_stream, std::move(client_config));
   REQUIRE(client.ok());
-  Result<ssh::Channel> ch = co_await (*client)->open_channel("direct-tcpip", {});
+  p.client = std::move(*client);
+  Result<ssh::Channel> ch = co_await p.client->open_channel("direct-tcpip", {});
   REQUIRE(ch.ok());
+  p.client_ch = *ch;
   co_await side.join();
-  REQUIRE(server);
+  REQUIRE(p.server);
+}
+
+Task<void> slow_consumer(Config client_config, Config server_config, std::size_t total) {
+  ChannelPair pair;
+  co_await open_channel_pair(std::move(client_config), std::move(server_config), pair);
+  ssh::Channel* ch = &pair.client_ch;
+  ssh::Channel& server_ch = pair.server_ch;
 
   // The server writes far more than the window while the client does not read.
   Scope writer;
@@ -225,8 +241,8 @@ Task<void> slow_consumer(Config client_config, Config server_config, std::size_t
   REQUIRE_FALSE(mismatch);
   REQUIRE(got == total);
   co_await writer.join();
-  co_await (*client)->close();
-  co_await server->close();
+  co_await pair.client->close();
+  co_await pair.server->close();
 }
 }  // namespace
 
@@ -257,24 +273,10 @@ class ScriptedSink final : public DirectSink {
 };
 
 Task<void> direct_sink_consumer(Config client_config, Config server_config, std::size_t total) {
-  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-  REQUIRE(l.ok());
-  TcpListener listener = std::move(*l);
-  Result<TcpStream> client_stream = co_await TcpStream::connect(listener.local_address());
-  REQUIRE(client_stream.ok());
-  Result<TcpStream> accepted = co_await listener.accept();
-  REQUIRE(accepted.ok());
-  TcpStream server_stream = std::move(*accepted);
-  std::unique_ptr<Session> server;
-  ssh::Channel server_ch;
-  Scope side;
-  side.spawn(accept_one(&server_stream, std::move(server_config), &server, &server_ch));
-  auto client = co_await Session::client_handshake(*client_stream, std::move(client_config));
-  REQUIRE(client.ok());
-  Result<ssh::Channel> ch = co_await (*client)->open_channel("direct-tcpip", {});
-  REQUIRE(ch.ok());
-  co_await side.join();
-  REQUIRE(server);
+  ChannelPair pair;
+  co_await open_channel_pair(std::move(client_config), std::move(server_config), pair);
+  ssh::Channel* ch = &pair.client_ch;
+  ssh::Channel& server_ch = pair.server_ch;
 
   Scope writer;
   writer.spawn(write_pattern(server_ch, total));
@@ -306,12 +308,12 @@ Task<void> direct_sink_consumer(Config client_config, Config server_config, std:
   REQUIRE(sink.taken > 0);
   REQUIRE(sink.taken < total);
   co_await writer.join();
-  co_await (*client)->close();
-  co_await server->close();
+  co_await pair.client->close();
+  co_await pair.server->close();
 }
 }  // namespace
 
-TEST_CASE("Session: a direct sink takes data while the reader is parked; the rest is read in order") {
+TEST_CASE("Session: a direct sink takes data while the reader waits; the rest is read in order") {
   Loop loop;
   auto c = keyed_configs();
   c.client.channel_window = 256 * 1024;
