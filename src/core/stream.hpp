@@ -51,9 +51,10 @@ class Stream {
   virtual Task<Result<void>> wait_readable() { co_return Result<void>{}; }
 
   // While set, the stream may deliver incoming bytes to `sink` instead of buffering them
-  // (nullptr: stop). Set it only while waiting in wait_readable() holding no data, so direct
-  // bytes never overtake bytes the caller still has. Streams without a producer of their own
-  // ignore it. The sink must stay valid until it is unset.
+  // (nullptr: stop). Set it only while waiting for readability (wait_readable() or the
+  // readable_queue()) holding no data, so direct bytes never overtake bytes the caller still
+  // has. Streams without a producer of their own ignore it. The sink must stay valid until it
+  // is unset.
   virtual void set_direct_sink(DirectSink* sink) noexcept { (void)sink; }
   // Streams whose readability is known in memory (an SSH channel) can also expose it as a
   // queue, so a caller waits without a nested task frame (an idle relay holds less):

@@ -178,7 +178,19 @@ struct ChannelPair {
   TcpStream client_stream, server_stream;
   std::unique_ptr<Session> client, server;
   ssh::Channel client_ch, server_ch;
+
+  Task<void> close() {
+    co_await client->close();
+    co_await server->close();
+  }
 };
+
+// Configs whose client announces a 256 KiB window: small enough to fill in a test.
+Configs small_window_configs() {
+  auto c = keyed_configs();
+  c.client.channel_window = 256 * 1024;
+  return c;
+}
 
 Task<void> open_channel_pair(Config client_config, Config server_config, ChannelPair& p) {
   auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
@@ -241,15 +253,13 @@ Task<void> slow_consumer(Config client_config, Config server_config, std::size_t
   REQUIRE_FALSE(mismatch);
   REQUIRE(got == total);
   co_await writer.join();
-  co_await pair.client->close();
-  co_await pair.server->close();
+  co_await pair.close();
 }
 }  // namespace
 
 TEST_CASE("Session: a slow consumer holds at most its window; reads of any size see every byte in order") {
   Loop loop;
-  auto c = keyed_configs();
-  c.client.channel_window = 256 * 1024;
+  auto c = small_window_configs();
   sync_wait(loop, slow_consumer(std::move(c.client), std::move(c.server), 16 * 1024 * 1024 + 11));
 }
 
@@ -308,14 +318,12 @@ Task<void> direct_sink_consumer(Config client_config, Config server_config, std:
   REQUIRE(sink.taken > 0);
   REQUIRE(sink.taken < total);
   co_await writer.join();
-  co_await pair.client->close();
-  co_await pair.server->close();
+  co_await pair.close();
 }
 }  // namespace
 
 TEST_CASE("Session: a direct sink takes data while the reader waits; the rest is read in order") {
   Loop loop;
-  auto c = keyed_configs();
-  c.client.channel_window = 256 * 1024;
+  auto c = small_window_configs();
   sync_wait(loop, direct_sink_consumer(std::move(c.client), std::move(c.server), 8 * 1024 * 1024 + 5));
 }
