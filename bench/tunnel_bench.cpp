@@ -4,6 +4,7 @@
 //
 //   vtunnel-bench [scenarios] [-size 512M] [-c N] [-seconds S] [-resp BYTES] [-repeat N] [--json FILE]
 //                 [--inproc] [--ours-bin PATH] [--compare-go VTPEER] [--compare-openssh]
+//                 [--compare-socat [PATH]] [--compare-ceiling [PATH]]
 //                 [--server-bin PATH --client-bin PATH [--server-args-style vtunnel|vtpeer] [--name N]]
 //   scenarios (comma-separated or separate words): upload download both parallel parallel-down
 //             rr rr-64k connect idle (default: upload download both parallel rr connect)
@@ -1086,6 +1087,89 @@ class PlainRelay final : public Impl {
   std::uint16_t port_ = 0;
 };
 
+// Issue 7's ceiling: the vtunnel-ceiling pair (bench/ceiling_relay.cpp), blocking sockets and
+// AES-128-GCM in place, nothing else. "server" is the entry (the tunnel port), "client" the exit
+// (connects to the backend), each one process with a thread per direction of each connection.
+class CeilingRelay final : public Impl {
+ public:
+  explicit CeilingRelay(std::string bin) : bin_(std::move(bin)) {}
+  std::string name() const override { return "ceiling (relay + AES-128-GCM)"; }
+  std::uint16_t tunnel_port() const override { return entry_port_; }
+  // Two threads and two 256 KiB buffers per connection: idle memory is not what it is for.
+  bool supports(const std::string& sc) const override { return sc != "idle" && sc != "idle-10k"; }
+
+  void start(std::uint16_t backend_port) override {
+    char dir_tmpl[] = "/tmp/vtunnel-bench.XXXXXX";
+    if (!::mkdtemp(dir_tmpl)) fatal("mkdtemp failed");
+    exit_log_ = std::string(dir_tmpl) + "/ceiling-exit.log";
+    entry_log_ = std::string(dir_tmpl) + "/ceiling-entry.log";
+    // Port 0: each prints the port it got.
+    exit_pid_ = spawn({bin_, "exit", "0", std::to_string(backend_port)}, exit_log_);
+    std::uint16_t exit_port = listening_port(exit_pid_, exit_log_);
+    entry_pid_ = spawn({bin_, "entry", "0", std::to_string(exit_port)}, entry_log_);
+    entry_port_ = listening_port(entry_pid_, entry_log_);
+    wait_tunnel_ready(entry_port_, *this);
+  }
+  void stop() override {
+    for (pid_t* p : {&entry_pid_, &exit_pid_}) {
+      if (*p <= 0) continue;
+      ::kill(*p, SIGTERM);
+      ::waitpid(*p, nullptr, 0);
+      std::lock_guard lock(g_children_mutex);
+      std::erase(g_children, *p);
+      *p = 0;
+    }
+  }
+  void check_alive() override {
+    for (auto [p, log] : {std::pair{entry_pid_, entry_log_}, std::pair{exit_pid_, exit_log_}}) {
+      int status = 0;
+      if (p > 0 && ::waitpid(p, &status, WNOHANG) == p) {
+        {
+          std::lock_guard lock(g_children_mutex);
+          std::erase(g_children, p);
+        }
+        fatal(fmt::format("vtunnel-ceiling exited (status {}):\n{}", status, tail_of(log)));
+      }
+    }
+  }
+  CpuSample cpu() override { return {proc_cpu(entry_pid_), proc_cpu(exit_pid_), 0}; }
+  void reset_peak() override {
+    for (pid_t p : {entry_pid_, exit_pid_}) reset_hwm(fmt::format("/proc/{}/clear_refs", p));
+  }
+  std::pair<long, long> peak_kib() override {
+    return {vm_hwm_kib(fmt::format("/proc/{}/status", entry_pid_)), vm_hwm_kib(fmt::format("/proc/{}/status", exit_pid_))};
+  }
+  std::pair<long, long> rss_kib() override {
+    return {status_kib(fmt::format("/proc/{}/status", entry_pid_), "VmRSS:"),
+            status_kib(fmt::format("/proc/{}/status", exit_pid_), "VmRSS:")};
+  }
+
+ private:
+  // The port from the child's "listening on 127.0.0.1:PORT" line (bounded).
+  std::uint16_t listening_port(pid_t pid, const std::string& log) {
+    const std::string key = "listening on 127.0.0.1:";
+    auto t0 = SteadyClock::now();
+    for (;;) {
+      auto text = read_file(log);
+      if (auto p = text.find(key); p != std::string::npos && text.find('\n', p) != std::string::npos)
+        return std::uint16_t(std::atoi(text.c_str() + p + key.size()));
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        {
+          std::lock_guard lock(g_children_mutex);
+          std::erase(g_children, pid);
+        }
+        fatal(fmt::format("vtunnel-ceiling exited (status {}):\n{}", status, tail_of(log)));
+      }
+      if (since(t0) > 10) fatal(fmt::format("vtunnel-ceiling: not listening after 10 s:\n{}", tail_of(log)));
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  std::string bin_, entry_log_, exit_log_;
+  pid_t entry_pid_ = 0, exit_pid_ = 0;
+  std::uint16_t entry_port_ = 0;
+};
+
 // ---- scenarios -----------------------------------------------------------------------------------
 
 struct Outcome {
@@ -1592,6 +1676,9 @@ void usage(FILE* f) {
                "                     (with no --ours-bin/--inproc: ours = the vtunnel CLI next to this build)\n"
                "  --compare-openssh  also run OpenSSH: a throwaway sshd (root) + ssh -N -R, aes128-gcm\n"
                "  --compare-socat [PATH]  also run the plain relay baseline: socat -b131072, no crypto\n"
+               "  --compare-ceiling [PATH]  also run issue 7's ceiling: the vtunnel-ceiling relay pair\n"
+               "                     (blocking sockets, AES-128-GCM in place, no SSH/WebSocket);\n"
+               "                     default PATH: vtunnel-ceiling next to this binary\n"
                "  --pair NAME=SERVER_BIN,CLIENT_BIN[,vtunnel|vtpeer]  any CLI-compatible pair, black-box\n"
                "                     (repeatable; style vtpeer by default: no -bind flag)\n"
                "  --compare BIN      shorthand for --pair BIN=BIN,BIN (e.g. your Go build of the original)\n"
@@ -1612,7 +1699,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> scenarios;
   std::string json_path, ours_bin, go_bin, server_bin, client_bin, style = "vtunnel", custom_name;
   bool inproc = false, openssh = false;
-  std::string socat_bin;
+  std::string socat_bin, ceiling_bin;
   struct PairSpec {
     std::string name, server, client, style;
   };
@@ -1665,6 +1752,10 @@ int main(int argc, char** argv) {
         socat_bin = "/usr/bin/socat";
         if (has_val) socat_bin = val;
         else if (i + 1 < argc && argv[i + 1][0] == '/') socat_bin = argv[++i];
+      } else if (key == "compare-ceiling") {
+        ceiling_bin = exe_dir() + "/vtunnel-ceiling";
+        if (has_val) ceiling_bin = val;
+        else if (i + 1 < argc && argv[i + 1][0] != '-' && std::strchr(argv[i + 1], '/')) ceiling_bin = argv[++i];
       } else if (key == "pair") {
         std::string v = next();
         auto eq = v.find('=');
@@ -1729,7 +1820,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vtunnel-bench: -resp out of range\n");
     return 2;
   }
-  if ((!go_bin.empty() || openssh || !socat_bin.empty() || !pairs.empty()) && ours_bin.empty() && !inproc)
+  if ((!go_bin.empty() || openssh || !socat_bin.empty() || !ceiling_bin.empty() || !pairs.empty()) && ours_bin.empty() &&
+      !inproc)
     ours_bin = exe_dir() + "/../apps/vtunnel";
 
   // idle-10k holds 10,000 user sockets here (the backend ends live in the FdHolder child), and
@@ -1771,6 +1863,14 @@ int main(int argc, char** argv) {
   }
   if (!ours_bin.empty()) {
     impls.push_back(std::make_unique<BlackBox>("vtunnel (CLI)", ours_bin, ours_bin, "vtunnel"));
+    impl_inproc.push_back(false);
+  }
+  if (!ceiling_bin.empty()) {  // right after ours: the closest in time, the first ratio column
+    if (::access(ceiling_bin.c_str(), X_OK) != 0) {
+      std::fprintf(stderr, "vtunnel-bench: --compare-ceiling: %s is not executable\n", ceiling_bin.c_str());
+      return 2;
+    }
+    impls.push_back(std::make_unique<CeilingRelay>(ceiling_bin));
     impl_inproc.push_back(false);
   }
   if (!server_bin.empty()) {

@@ -9,6 +9,7 @@
 #   BENCH_GO=0      skip the Go peer even if Go is installed
 #   BENCH_OPENSSH=0 skip OpenSSH ssh -R (run by default as root when /usr/sbin/sshd exists)
 #   BENCH_SOCAT=0   skip the plain relay baseline (socat -b131072, no crypto)
+#   BENCH_CEILING=0 skip issue 7's ceiling (vtunnel-ceiling: a relay pair with AES-128-GCM only)
 #   BENCH_PAIRS     more CLI-compatible pairs, space-separated NAME=SERVER_BIN,CLIENT_BIN[,vtunnel|vtpeer]
 #                   (e.g. "go-original=/opt/tunnel/server,/opt/tunnel/client")
 # Bounded: with the defaults the whole script takes about 6 minutes on 2 cores.
@@ -26,9 +27,12 @@ echo "## SSH packet codec and WebSocket frames (load average $(cut -d' ' -f1-3 /
 timeout 300 "$build/bench/vtunnel-bench-protocols" --seconds 1 --repeat 5 --json "$build/bench-protocols.json"
 
 compare=()
+if [ "${BENCH_CEILING:-1}" != 0 ] && [ -x "$build/bench/vtunnel-ceiling" ]; then
+  compare=(--compare-ceiling "$build/bench/vtunnel-ceiling")
+fi
 if [ "${BENCH_GO:-1}" != 0 ] && command -v go >/dev/null 2>&1; then
   if "$here/tests/peers/build-gopeer.sh" "$build/gopeer" >&2; then
-    compare=(--compare-go "$build/gopeer/vtpeer")
+    compare+=(--compare-go "$build/gopeer/vtpeer")
   else
     echo "(Go peer not built: tunnel figures for ours only)" >&2
   fi
@@ -49,7 +53,7 @@ done
 
 echo
 echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-# Ours black-box (our CLI, two processes), then the other pairs, OpenSSH, the Go peer and
-# socat, back to back in one invocation; the summary gives ours ÷ each of them.
+# Ours black-box (our CLI, two processes), then the ceiling, the other pairs, OpenSSH, the Go
+# peer and socat, back to back in one invocation; the summary gives ours ÷ each of them.
 timeout $((900 * ${BENCH_REPEAT:-1})) "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
   --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"
