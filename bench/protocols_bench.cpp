@@ -236,8 +236,8 @@ SshSample ssh_sample(const ssh::CipherSpec& spec, std::size_t payload_len) {
   ssh::PacketEncoder encoder(rng);
   ssh::PacketDecoder decoder;
   {
-    auto e = ssh::make_cipher(spec.name, true, key, iv, mac_key);
-    auto d = ssh::make_cipher(spec.name, false, key, iv, mac_key);
+    auto e = ssh::make_cipher(spec.name, key, iv, mac_key);
+    auto d = ssh::make_cipher(spec.name, key, iv, mac_key);
     if (!e || !d) die(fmt::format("make_cipher({})", spec.name));
     encoder.set_cipher(std::move(*e));
     decoder.set_cipher(std::move(*d));

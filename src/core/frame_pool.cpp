@@ -58,7 +58,8 @@ struct PoolDrain {
 thread_local PoolDrain t_drain;
 #endif
 
-std::size_t class_of(std::size_t size) noexcept { return (size + kGranule - 1) / kGranule - 1; }
+// Unused when the pool is off (sanitizer builds).
+[[maybe_unused]] std::size_t class_of(std::size_t size) noexcept { return (size + kGranule - 1) / kGranule - 1; }
 
 }  // namespace
 

@@ -51,7 +51,7 @@ class PacketCipher {
 
 // Creates the cipher for one direction from derived key material. Returns kex_failed for an
 // unknown name or wrong key sizes.
-Result<std::unique_ptr<PacketCipher>> make_cipher(std::string_view name, bool encrypt,
+Result<std::unique_ptr<PacketCipher>> make_cipher(std::string_view name,
                                                   const Botan::secure_vector<std::uint8_t>& key,
                                                   const Botan::secure_vector<std::uint8_t>& iv,
                                                   const Botan::secure_vector<std::uint8_t>& mac_key);

@@ -257,14 +257,14 @@ bool Connection::install_keys(ByteSpan k, ByteSpan h) {
   if (session_id_.empty()) session_id_.assign(h.begin(), h.end());
   const CipherSpec* c2s = find_cipher(kex_.algs.cipher_c2s);
   const CipherSpec* s2c = find_cipher(kex_.algs.cipher_s2c);
-  auto make = [&](const CipherSpec* spec, char iv, char key, char mac, bool encrypt) {
-    return make_cipher(spec->name, encrypt, derive_key(k, h, key, session_id_, spec->key_size),
+  auto make = [&](const CipherSpec* spec, char iv, char key, char mac) {
+    return make_cipher(spec->name, derive_key(k, h, key, session_id_, spec->key_size),
                        derive_key(k, h, iv, session_id_, spec->iv_size),
                        derive_key(k, h, mac, session_id_, spec->mac_key_size));
   };
   const bool client = config_.role == Role::client;
-  auto c2s_cipher = make(c2s, 'A', 'C', 'E', client);
-  auto s2c_cipher = make(s2c, 'B', 'D', 'F', !client);
+  auto c2s_cipher = make(c2s, 'A', 'C', 'E');
+  auto s2c_cipher = make(s2c, 'B', 'D', 'F');
   if (!c2s_cipher || !s2c_cipher) {
     fail(errc::kex_failed, DisconnectReason::key_exchange_failed, "cipher setup failed");
     return false;

@@ -18,8 +18,8 @@ void install(const char* name, PacketEncoder& enc, PacketDecoder& dec) {
   const CipherSpec* s = find_cipher(name);
   REQUIRE(s);
   auto k = key_of(s->key_size, 1), iv = key_of(s->iv_size, 2), m = key_of(s->mac_key_size, 3);
-  enc.set_cipher(std::move(*make_cipher(name, true, k, iv, m)));
-  dec.set_cipher(std::move(*make_cipher(name, false, k, iv, m)));
+  enc.set_cipher(std::move(*make_cipher(name, k, iv, m)));
+  dec.set_cipher(std::move(*make_cipher(name, k, iv, m)));
 }
 
 Bytes payload_of(std::size_t n, std::uint8_t seed) {
