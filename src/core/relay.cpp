@@ -124,66 +124,8 @@ class RelayBuffers final : public Loop::Service {
   std::uint64_t direct_receives_ = 0;
 };
 
-struct Direction {
-  Stream& from;
-  Stream& to;
-  std::uint64_t& counter;
-  metrics::Counter* live;
-};
-
-// Shared by the two directions; lives in relay()'s frame, which outlives both (it joins them).
-// The directions run as two tasks that relay() starts and joins itself (no Scope: an idle
-// relay holds no child bookkeeping on the heap), each under its own StopState linked to the
-// awaiting task's. The idle timeout is a plain timer on the loop's heap, not a task.
-struct RelayState {
-  RelayState(const RelayOptions& o, Stream& a, Stream& b) noexcept
-      : options(o), dirs{{a, b, stats.a_to_b, o.count_a_to_b}, {b, a, stats.b_to_a, o.count_b_to_a}} {}
-  const RelayOptions& options;  // relay()'s parameter
-  TimePoint last_activity;
-  RelayStats stats;
-  Direction dirs[2];
-  StopState stops[2];
-  std::coroutine_handle<> joiner;
-  int running = 0;
-  bool idle_fired = false;
-  std::exception_ptr thrown;
-  struct IdleTimer {
-    TimerNode node;  // first member: TimerNode* converts back to IdleTimer*
-    RelayState* self = nullptr;
-  } idle;
-
-  void cancel_directions() noexcept {
-    stops[0].request_stop();
-    stops[1].request_stop();
-  }
-  void fail(std::error_code ec) noexcept {
-    if (!stats.error) stats.error = ec;
-    cancel_directions();
-  }
-  void direction_done() noexcept {
-    if (--running == 0 && joiner) Loop::current().schedule(std::exchange(joiner, {}));
-  }
-  // Fires at last activity + idle timeout; re-arms while bytes keep moving.
-  static void on_idle_timer(TimerNode* t) noexcept {
-    RelayState& st = *reinterpret_cast<IdleTimer*>(t)->self;
-    TimePoint due = st.last_activity + st.options.idle_timeout;
-    if (Clock::now() >= due) {
-      st.idle_fired = true;
-      st.cancel_directions();
-    } else {
-      Loop::current().arm_timer(st.idle.node, due);
-    }
-  }
-};
-
-// Resumes relay() once both directions have ended.
-struct JoinDirections {
-  RelayState& state;
-  bool await_ready() const noexcept { return state.running == 0; }
-  void await_suspend(std::coroutine_handle<> h) noexcept { state.joiner = h; }
-  void await_resume() const noexcept {}
-};
-
+using Direction = detail::RelayDirection;
+using detail::RelayState;
 
 // How a direction ends on `failed`: EOF becomes a half-close of `to`; other errors end the relay.
 Task<void> end_direction(RelayState& state, const Direction& d, std::error_code failed) {
@@ -387,43 +329,77 @@ Task<void> start_direction(RelayState& state, const Direction& d) {
 
 }  // namespace
 
-Task<RelayStats> relay(Stream& a, Stream& b, RelayOptions options) {
-  RelayState state(options, a, b);
-  state.last_activity = Clock::now();
-  StopState* stop = co_await current_stop_state();
-  Task<void> directions[2] = {
-      start_direction(state, state.dirs[0]),
-      start_direction(state, state.dirs[1]),
-  };
+namespace detail {
+
+void RelayState::cancel_directions() noexcept {
+  stops[0].request_stop();
+  stops[1].request_stop();
+}
+
+void RelayState::fail(std::error_code ec) noexcept {
+  if (!stats.error) stats.error = ec;
+  cancel_directions();
+}
+
+void RelayState::direction_done() noexcept {
+  if (--running == 0 && joiner) Loop::current().schedule(std::exchange(joiner, {}));
+}
+
+// Fires at last activity + idle timeout; re-arms while bytes keep moving.
+void RelayState::on_idle_timer(TimerNode* t) noexcept {
+  RelayState& st = *reinterpret_cast<IdleTimer*>(t)->self;
+  TimePoint due = st.last_activity + st.options.idle_timeout;
+  if (Clock::now() >= due) {
+    st.idle_fired = true;
+    st.cancel_directions();
+  } else {
+    Loop::current().arm_timer(st.idle.node, due);
+  }
+}
+
+}  // namespace detail
+
+Relay::Relay(Stream& a, Stream& b, const RelayOptions& options)
+    : options_(options),
+      state_(options_, a, b),
+      directions_{start_direction(state_, state_.dirs[0]), start_direction(state_, state_.dirs[1])} {}
+
+Relay::~Relay() {
+  if (state_.idle.node.armed()) Loop::current().cancel_timer(state_.idle.node);
+}
+
+void Relay::start(std::coroutine_handle<> awaiting, StopState* stop) noexcept {
+  stop_ = stop;
+  state_.last_activity = Clock::now();
+  state_.joiner = awaiting;
   Loop& loop = Loop::current();
   for (int i = 0; i < 2; ++i) {
     // If the awaiting task is cancelled, the linked StopStates cancel both directions.
-    state.stops[i].link(stop);
-    directions[i].set_stop_state(&state.stops[i]);
-    ++state.running;
-    loop.schedule(directions[i].handle());
+    state_.stops[i].link(stop);
+    directions_[i].set_stop_state(&state_.stops[i]);
+    ++state_.running;
+    loop.schedule(directions_[i].handle());
   }
-  if (options.idle_timeout > Duration::zero()) {
-    state.idle.self = &state;
-    state.idle.node.fire = &RelayState::on_idle_timer;
-    loop.arm_timer(state.idle.node, state.last_activity + options.idle_timeout);
+  if (options_.idle_timeout > Duration::zero()) {
+    state_.idle.self = &state_;
+    state_.idle.node.fire = &RelayState::on_idle_timer;
+    loop.arm_timer(state_.idle.node, state_.last_activity + options_.idle_timeout);
   }
+}
 
-  JoinDirections join{state};
-  co_await join;
-  loop.cancel_timer(state.idle.node);
-  if (state.thrown) std::rethrow_exception(state.thrown);
-
-  if (state.stats.error) {
-    state.stats.end = RelayEnd::error;
-  } else if (state.idle_fired) {
-    state.stats.end = RelayEnd::idle;
-  } else if (stop && stop->stop_requested()) {
-    state.stats.end = RelayEnd::cancelled;
+RelayStats Relay::await_resume() {
+  if (state_.idle.node.armed()) Loop::current().cancel_timer(state_.idle.node);
+  if (state_.thrown) std::rethrow_exception(state_.thrown);
+  if (state_.stats.error) {
+    state_.stats.end = RelayEnd::error;
+  } else if (state_.idle_fired) {
+    state_.stats.end = RelayEnd::idle;
+  } else if (stop_ && stop_->stop_requested()) {
+    state_.stats.end = RelayEnd::cancelled;
   }
-  a.close();
-  b.close();
-  co_return state.stats;
+  state_.dirs[0].from.close();
+  state_.dirs[0].to.close();
+  return state_.stats;
 }
 
 RelayBufferStats relay_buffer_stats() {

@@ -10,10 +10,14 @@
 // arrives; other streams: Stream::wait_readable(), then a buffer from the loop's pool), and
 // gives the buffer back as soon as the bytes are written. An idle relay holds no buffer.
 //
-// The streams are taken by reference: the caller keeps them alive until the task completes
-// (awaiting it directly is the normal use).
+// The streams are taken by reference: the caller keeps them alive until the relay completes.
+// relay() returns an awaitable, not a Task: await it at once (`co_await relay(a, b, o)`). Its
+// state lives in the awaiting coroutine's frame, so a relay has no frame of its own (an idle
+// connection costs that much less); it cannot be moved, stored or spawned.
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <system_error>
 
 #include "core/loop.hpp"
@@ -47,7 +51,70 @@ struct RelayStats {
   std::error_code error;  // the first failure, when end == RelayEnd::error
 };
 
-Task<RelayStats> relay(Stream& a, Stream& b, RelayOptions options = {});
+namespace detail {
+
+struct RelayDirection {
+  Stream& from;
+  Stream& to;
+  std::uint64_t& counter;
+  metrics::Counter* live;
+};
+
+// Shared by the two directions; lives in the Relay awaitable, which outlives both (it joins
+// them). The directions run as two tasks that the Relay starts and joins itself (no Scope: an
+// idle relay holds no child bookkeeping on the heap), each under its own StopState linked to
+// the awaiting task's. The idle timeout is a plain timer on the loop's heap, not a task.
+struct RelayState {
+  RelayState(const RelayOptions& o, Stream& a, Stream& b) noexcept
+      : options(o), dirs{{a, b, stats.a_to_b, o.count_a_to_b}, {b, a, stats.b_to_a, o.count_b_to_a}} {}
+  RelayState(const RelayState&) = delete;
+  RelayState& operator=(const RelayState&) = delete;
+  const RelayOptions& options;  // the Relay's copy
+  TimePoint last_activity;
+  RelayStats stats;
+  RelayDirection dirs[2];
+  StopState stops[2];
+  std::coroutine_handle<> joiner;
+  int running = 0;
+  bool idle_fired = false;
+  std::exception_ptr thrown;
+  struct IdleTimer {
+    TimerNode node;  // first member: TimerNode* converts back to IdleTimer*
+    RelayState* self = nullptr;
+  } idle;
+
+  void cancel_directions() noexcept;
+  void fail(std::error_code ec) noexcept;
+  void direction_done() noexcept;
+  static void on_idle_timer(TimerNode* t) noexcept;
+};
+
+}  // namespace detail
+
+class [[nodiscard]] Relay {
+ public:
+  Relay(Stream& a, Stream& b, const RelayOptions& options);
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+  ~Relay();
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) noexcept {
+    start(h, detail::stop_state_of(h));
+  }
+  RelayStats await_resume();
+
+ private:
+  void start(std::coroutine_handle<> awaiting, StopState* stop) noexcept;
+
+  RelayOptions options_;
+  StopState* stop_ = nullptr;  // the awaiting task's
+  detail::RelayState state_;
+  Task<void> directions_[2];
+};
+
+inline Relay relay(Stream& a, Stream& b, RelayOptions options = {}) { return Relay(a, b, options); }
 
 // The current loop's relay buffers (tests, benchmarks).
 struct RelayBufferStats {

@@ -56,7 +56,8 @@ void Session::end(std::error_code ec, std::string message) {
   ended_ = true;
   error_ = ec;
   disconnect_message_ = std::move(message);
-  for (auto& [id, st] : channels_) {
+  for (auto& st : channels_) {
+    if (!st) continue;
     st->closed = true;
     if (!st->error) st->error = ec;
     st->readable.wake_all();
@@ -75,7 +76,15 @@ void Session::end(std::error_code ec, std::string message) {
 std::shared_ptr<detail::ChannelState> Session::add_channel(std::uint32_t id) {
   auto st = std::make_shared<detail::ChannelState>();
   st->id = id;
+  if (id >= channels_.size()) channels_.resize(std::size_t(id) + 1);
   channels_[id] = st;
+  return st;
+}
+
+std::shared_ptr<detail::ChannelState> Session::remove_channel(std::uint32_t id) noexcept {
+  if (id >= channels_.size()) return nullptr;
+  auto st = std::move(channels_[id]);
+  while (!channels_.empty() && !channels_.back()) channels_.pop_back();
   return st;
 }
 
@@ -145,15 +154,13 @@ void Session::dispatch(Event& e) {
           if (!incoming_.try_send(ic))
             (void)conn_.reject_channel(ev.channel, OpenFailure::resource_shortage, "too many pending channels");
         } else if constexpr (std::is_same_v<T, event::ChannelOpenConfirm>) {
-          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
-            it->second->open_answered = true;
-            it->second->open_ok = true;
-            it->second->writable.wake_all();
+          if (detail::ChannelState* st = find_channel(ev.channel)) {
+            st->open_answered = true;
+            st->open_ok = true;
+            st->writable.wake_all();
           }
         } else if constexpr (std::is_same_v<T, event::ChannelOpenFailure>) {
-          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
-            auto st = it->second;
-            channels_.erase(it);
+          if (auto st = remove_channel(ev.channel)) {
             st->open_answered = true;
             st->refusal = std::make_unique<detail::ChannelState::OpenRefusal>();
             st->refusal->reason = ev.reason;
@@ -162,8 +169,8 @@ void Session::dispatch(Event& e) {
             st->writable.wake_all();
           }
         } else if constexpr (std::is_same_v<T, event::ChannelData>) {
-          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
-            auto& st = *it->second;
+          if (detail::ChannelState* found = find_channel(ev.channel)) {
+            auto& st = *found;
             ByteSpan data = ev.data;
             if (st.inbox_offset == st.inbox.size() && st.sink && !st.closed) {
               // Straight from the decrypt buffer to the consumer's socket; the peer may send
@@ -191,20 +198,18 @@ void Session::dispatch(Event& e) {
             (void)conn_.consumed(ev.channel, ev.data.size());  // closed locally: drop, keep window
           }
         } else if constexpr (std::is_same_v<T, event::ChannelEof>) {
-          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
-            it->second->eof_received = true;
-            it->second->readable.wake_all();
+          if (detail::ChannelState* st = find_channel(ev.channel)) {
+            st->eof_received = true;
+            st->readable.wake_all();
           }
         } else if constexpr (std::is_same_v<T, event::ChannelClose>) {
-          if (auto it = channels_.find(ev.channel); it != channels_.end()) {
-            auto st = it->second;
-            channels_.erase(it);
+          if (auto st = remove_channel(ev.channel)) {
             st->closed = true;
             st->readable.wake_all();
             st->writable.wake_all();
           }
         } else if constexpr (std::is_same_v<T, event::ChannelWindow>) {
-          if (auto it = channels_.find(ev.channel); it != channels_.end()) it->second->writable.wake_all();
+          if (detail::ChannelState* st = find_channel(ev.channel)) st->writable.wake_all();
         } else if constexpr (std::is_same_v<T, event::Disconnected>) {
           end(ev.error, ev.message);
         }

@@ -14,9 +14,9 @@
 // The Stream must outlive the Session. All calls happen on the loop's thread.
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/loop.hpp"
 #include "core/scope.hpp"
@@ -163,6 +163,10 @@ class Session {
   void output_ready() noexcept { output_event_.set(); }
   void end(std::error_code ec, std::string message);
   std::shared_ptr<detail::ChannelState> add_channel(std::uint32_t id);
+  detail::ChannelState* find_channel(std::uint32_t id) const noexcept {
+    return id < channels_.size() ? channels_[id].get() : nullptr;
+  }
+  std::shared_ptr<detail::ChannelState> remove_channel(std::uint32_t id) noexcept;
 
   Stream& stream_;
   Connection conn_;
@@ -176,7 +180,10 @@ class Session {
   std::error_code error_;
   std::string disconnect_message_;
   std::string peer_user_;
-  std::map<std::uint32_t, std::shared_ptr<detail::ChannelState>> channels_;
+  // Open channels by our id. The core picks ids (the lowest free one, below max_channels), so
+  // this is a dense table: a slot per id, empty once the channel is gone, trailing empty slots
+  // dropped. 16 bytes a channel instead of a map node.
+  std::vector<std::shared_ptr<detail::ChannelState>> channels_;
   vtunnel::Channel<IncomingChannel> incoming_;
   struct PendingReply {
     bool answered = false;

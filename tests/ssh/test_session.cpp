@@ -327,3 +327,111 @@ TEST_CASE("Session: a direct sink takes data while the reader waits; the rest is
   auto c = small_window_configs();
   sync_wait(loop, direct_sink_consumer(std::move(c.client), std::move(c.server), 8 * 1024 * 1024 + 5));
 }
+
+namespace {
+// Accepts every channel the client opens and echoes it, until the session ends.
+Task<void> accept_and_echo(Session& session) {
+  Scope echoes;
+  for (;;) {
+    Result<IncomingChannel> in = co_await session.next_channel();
+    if (!in) break;
+    Result<ssh::Channel> ch = session.accept(*in);
+    REQUIRE(ch.ok());
+    echoes.spawn(echo(*ch));
+  }
+  co_await echoes.join();
+}
+
+// Sends `text` on `ch` and reads back exactly its echo.
+Task<void> echoes_back(ssh::Channel& ch, std::string text) {
+  Result<void> w = co_await ch.write(as_bytes(text));
+  REQUIRE(w.ok());
+  std::string got;
+  Bytes buf(256);
+  while (got.size() < text.size()) {
+    Result<std::size_t> n = co_await ch.read(buf);
+    REQUIRE(n.ok());
+    got.append(reinterpret_cast<const char*>(buf.data()), *n);
+  }
+  REQUIRE(got == text);
+}
+
+Task<void> channel_ids_reused(Config client_config, Config server_config) {
+  ChannelPair pair;
+  co_await open_channel_pair(std::move(client_config), std::move(server_config), pair);
+  Session& client = *pair.client;
+  Scope server_side;
+  server_side.spawn(echo(pair.server_ch));
+  server_side.spawn(accept_and_echo(*pair.server));
+
+  ssh::Channel chs[5];
+  chs[0] = pair.client_ch;
+  REQUIRE(chs[0].id() == 0);
+  for (std::uint32_t i = 1; i < 5; ++i) {
+    Result<ssh::Channel> ch = co_await client.open_channel("direct-tcpip", {});
+    REQUIRE(ch.ok());
+    REQUIRE(ch->id() == i);  // ours to choose: the lowest free id
+    chs[i] = *ch;
+  }
+  for (int i = 0; i < 5; ++i) co_await echoes_back(chs[i], "first " + std::to_string(i));
+
+  // Channels 1 and 3 close (the peer answers CLOSE): their ids become free.
+  ssh::Channel old1 = chs[1], old3 = chs[3];
+  chs[1].close();
+  chs[3].close();
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (client.core().channel_count() > 3 && Clock::now() < deadline) {
+    Result<void> slept = co_await sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(slept.ok());
+  }
+  REQUIRE(client.core().channel_count() == 3);
+
+  // New channels take the freed ids, in order, and carry their own data.
+  Result<ssh::Channel> again1 = co_await client.open_channel("direct-tcpip", {});
+  REQUIRE(again1.ok());
+  REQUIRE(again1->id() == 1);
+  Result<ssh::Channel> again3 = co_await client.open_channel("direct-tcpip", {});
+  REQUIRE(again3.ok());
+  REQUIRE(again3->id() == 3);
+  chs[1] = *again1;
+  chs[3] = *again3;
+  for (int i = 0; i < 5; ++i) co_await echoes_back(chs[i], "second, channel " + std::to_string(i));
+
+  // The closed handles share an id with the new channels and see none of their data.
+  REQUIRE(old1.id() == 1);
+  REQUIRE(old1.buffered() == 0);
+  Bytes buf(16);
+  Result<std::size_t> stale_read = co_await old1.read(buf);
+  REQUIRE_FALSE(stale_read.ok());
+  REQUIRE(stale_read.error() == ssh::errc::closed);
+  Result<void> stale_write = co_await old3.write(as_bytes("stale"));
+  REQUIRE_FALSE(stale_write.ok());
+  co_await echoes_back(chs[3], "third");  // and their writes did not reach the new channel
+
+  // The highest id closes; the next open takes it again, then the table grows past it.
+  chs[4].close();
+  const auto deadline2 = Clock::now() + std::chrono::seconds(20);
+  while (client.core().channel_count() > 4 && Clock::now() < deadline2) {
+    Result<void> slept = co_await sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(slept.ok());
+  }
+  REQUIRE(client.core().channel_count() == 4);
+  for (std::uint32_t id : {4u, 5u}) {
+    Result<ssh::Channel> ch = co_await client.open_channel("direct-tcpip", {});
+    REQUIRE(ch.ok());
+    REQUIRE(ch->id() == id);
+    co_await echoes_back(*ch, "late " + std::to_string(id));
+  }
+
+  co_await pair.close();  // ends every channel, open or not
+  Result<std::size_t> after_end = co_await chs[0].read(buf);
+  REQUIRE_FALSE(after_end.ok());
+  co_await server_side.join();
+}
+}  // namespace
+
+TEST_CASE("Session: closed channel ids are reused; data reaches only the channel holding the id now") {
+  Loop loop;
+  auto c = keyed_configs();
+  sync_wait(loop, channel_ids_reused(std::move(c.client), std::move(c.server)));
+}
