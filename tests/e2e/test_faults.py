@@ -34,6 +34,14 @@ SLOW_BYTES = int(os.environ.get("E2E_SLOW_BYTES", str(1 << 30)))
 # sets E2E_CHECK_RSS=0 and relies on LeakSanitizer instead; RSS is still reported.
 CHECK_RSS = os.environ.get("E2E_CHECK_RSS", "1") != "0"
 MiB = 1 << 20
+# How far RSS may sit above its post-warm-up baseline after ROUNDS kill/restart rounds: what a
+# process may legitimately touch for the first time late (the relay receive ring, 8 x 255 KiB,
+# whose pages are written only by full receives, plus the 4 cached relay buffers: about 3 MiB)
+# and 1 MiB of allocator slack. A leaked session or relay buffer per round (>= 255 KiB each)
+# still exceeds it within 20 rounds; smaller leaks are LeakSanitizer's job (sanitizer cell).
+# (With 2 MiB the client test failed in about 1 run of 3, also on binaries that plateau at
+# +0.4 to +0.9 MiB over 50 rounds.)
+RSS_SLACK_KIB = 4096
 
 
 def note(text):
@@ -234,7 +242,7 @@ class Faults(T.E2E):
              % (ROUNDS, outcomes, base_fd, fds, base_rss, rss))
         self.assertEqual(fds, base_fd, "client descriptors after %d server restarts: %r" % (ROUNDS, fd_list(cl)))
         if CHECK_RSS:
-            self.assertLessEqual(rss, base_rss + 2048, "client RSS grew %d KiB over %d restarts" % (rss - base_rss, ROUNDS))
+            self.assertLessEqual(rss, base_rss + RSS_SLACK_KIB, "client RSS grew %d KiB over %d restarts" % (rss - base_rss, ROUNDS))
 
     def test_client_sigkill_repeatedly_gap_connections_wait(self):
         srv, cl, (r,), (echo,) = self.sc.tunnel()
@@ -278,7 +286,7 @@ class Faults(T.E2E):
              "server fds %d -> %d, RSS %d -> %d KiB" % (ROUNDS, min(waits), max(waits), base_fd, fds, base_rss, rss))
         self.assertEqual(fds, base_fd, "server descriptors after %d client kills: %r" % (ROUNDS, fd_list(srv)))
         if CHECK_RSS:
-            self.assertLessEqual(rss, base_rss + 2048, "server RSS grew %d KiB over %d client kills"
+            self.assertLessEqual(rss, base_rss + RSS_SLACK_KIB, "server RSS grew %d KiB over %d client kills"
                                  % (rss - base_rss, ROUNDS))
 
     def test_target_down_closed_promptly_under_load(self):
