@@ -84,6 +84,12 @@ double since(SteadyClock::time_point t0) { return std::chrono::duration<double>(
 std::vector<pid_t> g_children;  // killed on any failure
 std::mutex g_children_mutex;
 
+// A child that was reaped: no longer one to kill on failure.
+void forget_child(pid_t pid) {
+  std::lock_guard lock(g_children_mutex);
+  std::erase(g_children, pid);
+}
+
 void kill_children() {
   std::lock_guard lock(g_children_mutex);
   for (pid_t p : g_children) ::kill(p, SIGKILL);
@@ -968,8 +974,7 @@ class BlackBox final : public Impl {
         std::fprintf(stderr, "%s: pid %d did not exit 0 on SIGTERM (%s %d)\n", name_.c_str(), p,
                      WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
       }
-      std::lock_guard lock(g_children_mutex);
-      std::erase(g_children, p);
+      forget_child(p);
     }
     client_pid_ = server_pid_ = 0;
   }
@@ -978,10 +983,7 @@ class BlackBox final : public Impl {
       if (p <= 0) continue;
       int status = 0;
       if (::waitpid(p, &status, WNOHANG) == p) {
-        {
-          std::lock_guard lock(g_children_mutex);
-          std::erase(g_children, p);
-        }
+        forget_child(p);
         fatal(fmt::format("{}: child {} ({}) exited (status {}):\n{}", name_, p, log, status, tail_of(log)));
       }
     }
@@ -1046,19 +1048,13 @@ class PlainRelay final : public Impl {
     for (pid_t p : process_tree(pid_)) ::kill(p, SIGTERM);
     int status = 0;
     ::waitpid(pid_, &status, 0);
-    {
-      std::lock_guard lock(g_children_mutex);
-      std::erase(g_children, pid_);
-    }
+    forget_child(pid_);
     pid_ = 0;
   }
   void check_alive() override {
     int status = 0;
     if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
-      {
-        std::lock_guard lock(g_children_mutex);
-        std::erase(g_children, pid_);
-      }
+      forget_child(pid_);
       fatal(fmt::format("socat exited (status {}):\n{}", status, tail_of(log_)));
     }
   }
@@ -1115,8 +1111,7 @@ class CeilingRelay final : public Impl {
       if (*p <= 0) continue;
       ::kill(*p, SIGTERM);
       ::waitpid(*p, nullptr, 0);
-      std::lock_guard lock(g_children_mutex);
-      std::erase(g_children, *p);
+      forget_child(*p);
       *p = 0;
     }
   }
@@ -1124,10 +1119,7 @@ class CeilingRelay final : public Impl {
     for (auto [p, log] : {std::pair{entry_pid_, entry_log_}, std::pair{exit_pid_, exit_log_}}) {
       int status = 0;
       if (p > 0 && ::waitpid(p, &status, WNOHANG) == p) {
-        {
-          std::lock_guard lock(g_children_mutex);
-          std::erase(g_children, p);
-        }
+        forget_child(p);
         fatal(fmt::format("vtunnel-ceiling exited (status {}):\n{}", status, tail_of(log)));
       }
     }
@@ -1155,10 +1147,7 @@ class CeilingRelay final : public Impl {
         return std::uint16_t(std::atoi(text.c_str() + p + key.size()));
       int status = 0;
       if (::waitpid(pid, &status, WNOHANG) == pid) {
-        {
-          std::lock_guard lock(g_children_mutex);
-          std::erase(g_children, pid);
-        }
+        forget_child(pid);
         fatal(fmt::format("vtunnel-ceiling exited (status {}):\n{}", status, tail_of(log)));
       }
       if (since(t0) > 10) fatal(fmt::format("vtunnel-ceiling: not listening after 10 s:\n{}", tail_of(log)));
