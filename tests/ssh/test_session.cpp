@@ -356,6 +356,16 @@ Task<void> echoes_back(ssh::Channel& ch, std::string text) {
   REQUIRE(got == text);
 }
 
+// Waits (at most 20 s) until the session holds `n` channels: closes complete when the peer answers.
+Task<void> wait_channel_count(Session& session, std::size_t n) {
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (session.core().channel_count() > n && Clock::now() < deadline) {
+    Result<void> slept = co_await sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(slept.ok());
+  }
+  REQUIRE(session.core().channel_count() == n);
+}
+
 Task<void> channel_ids_reused(Config client_config, Config server_config) {
   ChannelPair pair;
   co_await open_channel_pair(std::move(client_config), std::move(server_config), pair);
@@ -379,12 +389,7 @@ Task<void> channel_ids_reused(Config client_config, Config server_config) {
   ssh::Channel old1 = chs[1], old3 = chs[3];
   chs[1].close();
   chs[3].close();
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (client.core().channel_count() > 3 && Clock::now() < deadline) {
-    Result<void> slept = co_await sleep_for(std::chrono::milliseconds(10));
-    REQUIRE(slept.ok());
-  }
-  REQUIRE(client.core().channel_count() == 3);
+  co_await wait_channel_count(client, 3);
 
   // New channels take the freed ids, in order, and carry their own data.
   Result<ssh::Channel> again1 = co_await client.open_channel("direct-tcpip", {});
@@ -410,12 +415,7 @@ Task<void> channel_ids_reused(Config client_config, Config server_config) {
 
   // The highest id closes; the next open takes it again, then the table grows past it.
   chs[4].close();
-  const auto deadline2 = Clock::now() + std::chrono::seconds(20);
-  while (client.core().channel_count() > 4 && Clock::now() < deadline2) {
-    Result<void> slept = co_await sleep_for(std::chrono::milliseconds(10));
-    REQUIRE(slept.ok());
-  }
-  REQUIRE(client.core().channel_count() == 4);
+  co_await wait_channel_count(client, 4);
   for (std::uint32_t id : {4u, 5u}) {
     Result<ssh::Channel> ch = co_await client.open_channel("direct-tcpip", {});
     REQUIRE(ch.ok());
