@@ -41,7 +41,7 @@ class AesGcmCipher final : public PacketCipher {
   AesGcmCipher(std::size_t key_size, const Botan::secure_vector<std::uint8_t>& key,
                const Botan::secure_vector<std::uint8_t>& iv)
       : aes_(Botan::BlockCipher::create_or_throw(key_size == 16 ? "AES-128" : "AES-256")),
-        keystream_(kKeystreamBlocks * kBlock) {
+        keystream_(kKeystreamBytes) {
     aes_->set_key(key.data(), key_size);
     std::array<std::uint8_t, kBlock> h{};  // H = E(K, 0^128)
     aes_->encrypt(h.data());
@@ -59,8 +59,8 @@ class AesGcmCipher final : public PacketCipher {
     // Encrypt and hash one keystream's worth at a time, so GHASH reads what CTR just wrote
     // while it is still in L1.
     std::uint32_t counter = 2;
-    for (std::size_t off = 0; off < body.size(); off += kKeystreamBlocks * kBlock) {
-      MutableByteSpan piece = body.subspan(off, std::min(body.size() - off, kKeystreamBlocks * kBlock));
+    for (std::size_t off = 0; off < body.size(); off += kKeystreamBytes) {
+      MutableByteSpan piece = keystream_piece(body, off);
       counter = apply_keystream(piece, counter);
       ghash_.update(piece.data(), piece.size());
     }
@@ -76,8 +76,8 @@ class AesGcmCipher final : public PacketCipher {
     const bool good = tag.size() == kBlock && Botan::constant_time_compare(expected.data(), tag.data(), kBlock);
     // Decrypted only once the tag is known to be good (the keystream uses this packet's nonce).
     std::uint32_t counter = 2;
-    for (std::size_t off = 0; good && off < body.size(); off += kKeystreamBlocks * kBlock)
-      counter = apply_keystream(body.subspan(off, std::min(body.size() - off, kKeystreamBlocks * kBlock)), counter);
+    for (std::size_t off = 0; good && off < body.size(); off += kKeystreamBytes)
+      counter = apply_keystream(keystream_piece(body, off), counter);
     increment_invocation_counter();
     if (!good) return errc::mac_failure;
     return {};
@@ -87,6 +87,12 @@ class AesGcmCipher final : public PacketCipher {
   static constexpr std::size_t kBlock = 16;
   // 16 KiB of keystream per encrypt_n(): larger batches bought nothing more.
   static constexpr std::size_t kKeystreamBlocks = 1024;
+  static constexpr std::size_t kKeystreamBytes = kKeystreamBlocks * kBlock;
+
+  // The part of `body` from `off` that one keystream batch covers.
+  static MutableByteSpan keystream_piece(MutableByteSpan body, std::size_t off) noexcept {
+    return body.subspan(off, std::min(body.size() - off, kKeystreamBytes));
+  }
 
   // J0 = nonce || 0x00000001 (96-bit nonce); the tag is GHASH(aad, ciphertext) XOR E(K, J0),
   // and the payload uses the counter blocks from J0 + 1 on.
