@@ -69,7 +69,7 @@ void Session::end(std::error_code ec, std::string message) {
   incoming_.close();
   authenticated_.set();
   ended_event_.set();
-  output_drained_.wake_all();
+  output_turns_.wake_all();
   output_ready();
 }
 
@@ -118,7 +118,7 @@ Task<void> Session::write_pump() {
     // The buffer is ours until recycled: the stream may frame it in the headroom and mask in place.
     Result<void> written = co_await stream_.write_all_in_place(MutableByteSpan(out.storage), out.headroom);
     conn_.recycle(std::move(out.storage));
-    output_drained_.wake_all();
+    pass_output_turn();
     if (!written) {
       end(written.error(), "write failed: " + written.error().message());
       break;
@@ -381,23 +381,37 @@ Task<Result<void>> Channel::write(ByteSpan data) {
   Session* s = session_;
   if (!st) co_return errc::invalid_argument;
   std::size_t done = 0;
+  bool my_turn = false;  // woken from the output queue: go even if others wait behind us
   while (done < data.size()) {
-    if (st->closed) co_return st->error ? st->error : make_error_code(errc::closed);
-    if (s->conn_.output_size() > Session::kOutputHighWater) {
-      bool drained = co_await s->output_drained_.wait();
+    if (st->closed) break;
+    if (my_turn ? s->output_full() : s->must_wait_for_output()) {
+      s->pass_output_turn();
+      bool drained = co_await s->output_turns_.wait();
       if (!drained) co_return vtunnel::errc::cancelled;
+      s->take_output_turn();
+      my_turn = true;
       continue;
     }
-    Result<std::size_t> n = s->conn_.send_data(st->id, data.subspan(done));
-    if (!n) co_return n.error();
+    // Up to the mark, rounded up to whole packets: a big write takes turns too.
+    const std::size_t room = Session::kOutputHighWater - s->conn_.output_size();
+    const std::size_t limit = (room / kMaxChannelDataPerPacket + 1) * kMaxChannelDataPerPacket;
+    Result<std::size_t> n = s->conn_.send_data(st->id, data.subspan(done, std::min(limit, data.size() - done)));
+    if (!n) {
+      s->pass_output_turn();
+      co_return n.error();
+    }
     if (*n > 0) {
       done += *n;
       s->output_ready();
       continue;
     }
+    s->pass_output_turn();
+    my_turn = false;
     bool woken = co_await st->writable.wait();  // window exhausted: wait for WINDOW_ADJUST
     if (!woken) co_return vtunnel::errc::cancelled;
   }
+  s->pass_output_turn();
+  if (st->closed) co_return st->error ? st->error : make_error_code(errc::closed);
   co_return Result<void>{};
 }
 
@@ -405,14 +419,23 @@ Task<Result<std::size_t>> Channel::write_from(DirectSource& source) {
   auto st = state_;
   Session* s = session_;
   if (!st) co_return errc::invalid_argument;
+  bool my_turn = false;  // as in write()
   for (;;) {
-    if (st->closed) co_return st->error ? st->error : make_error_code(errc::closed);
-    if (s->conn_.output_size() > Session::kOutputHighWater) {
-      bool drained = co_await s->output_drained_.wait();
+    if (st->closed) {
+      s->pass_output_turn();
+      co_return st->error ? st->error : make_error_code(errc::closed);
+    }
+    if (my_turn ? s->output_full() : s->must_wait_for_output()) {
+      s->pass_output_turn();
+      bool drained = co_await s->output_turns_.wait();
       if (!drained) co_return vtunnel::errc::cancelled;
+      s->take_output_turn();
+      my_turn = true;
       continue;
     }
     if (s->conn_.send_window(st->id) == 0) {
+      s->pass_output_turn();
+      my_turn = false;
       bool woken = co_await st->writable.wait();  // window exhausted: wait for WINDOW_ADJUST
       if (!woken) co_return vtunnel::errc::cancelled;
       continue;
@@ -420,6 +443,7 @@ Task<Result<std::size_t>> Channel::write_from(DirectSource& source) {
     MutableByteSpan room = s->conn_.begin_channel_data(st->id, kMaxChannelDataPerPacket);
     if (room.empty()) {
       // A key exchange holds data back: read into a buffer and let send_data() queue it.
+      s->pass_output_turn();
       Bytes held(std::min<std::size_t>(s->conn_.send_window(st->id), kMaxChannelDataPerPacket));
       Result<std::size_t> n = source.read_now(held);
       if (!n || *n == 0) co_return n;
@@ -431,6 +455,7 @@ Task<Result<std::size_t>> Channel::write_from(DirectSource& source) {
     Result<std::size_t> n = source.read_now(room);
     s->conn_.finish_channel_data(st->id, n ? *n : 0);
     if (n && *n > 0) s->output_ready();
+    s->pass_output_turn();
     co_return n;
   }
 }

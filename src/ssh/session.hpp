@@ -149,8 +149,10 @@ class Session {
   std::uint32_t last_open_failure_reason() const noexcept { return last_open_failure_reason_; }
   const std::string& last_open_failure_message() const noexcept { return last_open_failure_message_; }
 
-  // Channel writes wait while more than this many bytes are queued for the stream.
-  static constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
+  // Channel writes wait while more than this many bytes are queued for the stream. Waiting
+  // writers take turns (see output_turns_), so a low mark keeps sealed packets in cache until
+  // the kernel copies them without starving any channel.
+  static constexpr std::size_t kOutputHighWater = 512 * 1024;
   static constexpr std::size_t kReadChunk = 64 * 1024;
 
  private:
@@ -161,6 +163,21 @@ class Session {
   Task<void> write_pump();
   void dispatch(Event& e);
   void output_ready() noexcept { output_event_.set(); }
+  bool output_full() const noexcept { return conn_.output_size() > kOutputHighWater; }
+  // A channel writer without a turn waits while the output is full, others already wait, or a
+  // writer was given a turn and has not run yet.
+  bool must_wait_for_output() const noexcept {
+    return output_full() || !output_turns_.empty() || turns_given_ > 0;
+  }
+  // Ends a writer's turn at the output: the next waiter goes if there is room. Harmless when
+  // called without a turn, so every path out of a channel write calls it.
+  void pass_output_turn() noexcept {
+    if (!output_full() && output_turns_.wake_one()) ++turns_given_;
+  }
+  // A woken writer starts its turn.
+  void take_output_turn() noexcept {
+    if (turns_given_ > 0) --turns_given_;
+  }
   void end(std::error_code ec, std::string message);
   std::shared_ptr<detail::ChannelState> add_channel(std::uint32_t id);
   detail::ChannelState* find_channel(std::uint32_t id) const noexcept {
@@ -192,7 +209,11 @@ class Session {
   };
   std::deque<std::shared_ptr<PendingReply>> pending_replies_;
   GlobalRequestHandler request_handler_;
-  WaitQueue output_drained_;
+  // Channel writers waiting for room in the output, oldest first. Each drained write wakes the
+  // oldest; each writer that ends its turn with room left wakes the next. Writers arriving
+  // while others wait queue behind them, so a busy channel cannot starve a waiting one.
+  WaitQueue output_turns_;
+  std::size_t turns_given_ = 0;  // writers woken for a turn that have not run yet
   std::size_t key_exchanges_ = 0;
   std::uint32_t last_open_failure_reason_ = 0;
   std::string last_open_failure_message_;

@@ -435,3 +435,94 @@ TEST_CASE("Session: closed channel ids are reused; data reaches only the channel
   auto c = keyed_configs();
   sync_wait(loop, channel_ids_reused(std::move(c.client), std::move(c.server)));
 }
+
+namespace {
+// A TcpStream whose writes wait while the gate is closed: the session's output backs up.
+class GatedStream final : public Stream {
+ public:
+  explicit GatedStream(TcpStream& inner) : inner_(inner) { gate.set(); }
+  Task<Result<std::size_t>> read_some(MutableByteSpan buf) override { return inner_.read_some(buf); }
+  Task<Result<void>> write_all(std::span<const ByteSpan> bufs) override {
+    Result<void> opened = co_await gate.wait();
+    if (!opened) co_return opened.error();
+    co_return co_await inner_.write_all(bufs);
+  }
+  Task<Result<void>> shutdown_write() override { return inner_.shutdown_write(); }
+  void close() noexcept override { inner_.close(); }
+  vtunnel::Event gate;
+
+ private:
+  TcpStream& inner_;
+};
+
+Task<void> accept_two(TcpStream* stream, Config config, std::unique_ptr<Session>* out, ssh::Channel* chs) {
+  auto s = co_await Session::server_handshake(*stream, std::move(config));
+  REQUIRE(s.ok());
+  *out = std::move(*s);
+  for (int i = 0; i < 2; ++i) {
+    Result<IncomingChannel> in = co_await (*out)->next_channel();
+    REQUIRE(in.ok());
+    Result<ssh::Channel> accepted = (*out)->accept(*in);
+    REQUIRE(accepted.ok());
+    chs[i] = *accepted;
+  }
+}
+
+Task<void> write_then_log(ssh::Channel ch, std::size_t total, char tag, std::string* log) {
+  co_await write_pattern(ch, total);
+  log->push_back(tag);
+}
+
+Task<void> writers_take_turns(Config client_config, Config server_config) {
+  auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+  REQUIRE(l.ok());
+  Result<TcpStream> connected = co_await TcpStream::connect(l->local_address());
+  REQUIRE(connected.ok());
+  Result<TcpStream> accepted = co_await l->accept();
+  REQUIRE(accepted.ok());
+  GatedStream gated(*connected);
+  std::unique_ptr<Session> server;
+  ssh::Channel server_chs[2];
+  Scope side;
+  side.spawn(accept_two(&*accepted, std::move(server_config), &server, server_chs));
+  auto client = co_await Session::client_handshake(gated, std::move(client_config));
+  REQUIRE(client.ok());
+  Result<ssh::Channel> a = co_await (*client)->open_channel("direct-tcpip", {});
+  REQUIRE(a.ok());
+  Result<ssh::Channel> b = co_await (*client)->open_channel("direct-tcpip", {});
+  REQUIRE(b.ok());
+  co_await side.join();
+
+  // Both start in the same turn of the loop with the stream stalled: A fills the output past
+  // the high-water mark and waits, then B finds it full and waits behind A. The write pump
+  // takes A's first batch and stalls on the gate. A has four marks' worth in all; B a little.
+  const std::size_t a_total = 4 * Session::kOutputHighWater;
+  REQUIRE(a_total <= Config{}.channel_window);
+  std::string log;
+  Scope writers;
+  gated.gate.reset();
+  writers.spawn(write_then_log(*a, a_total, 'A', &log));
+  writers.spawn(write_then_log(*b, 1000, 'B', &log));
+  Result<void> slept = co_await sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(slept.ok());
+  REQUIRE(log.empty());
+
+  // Once the stream moves, B's turn comes after A's first one: B must not wait until A has
+  // sent everything, however eagerly A refills the output.
+  gated.gate.set();
+  co_await writers.join();
+  REQUIRE(log == "BA");
+  const std::size_t a_got = co_await read_pattern(server_chs[0]);
+  const std::size_t b_got = co_await read_pattern(server_chs[1]);
+  REQUIRE(a_got == a_total);
+  REQUIRE(b_got == 1000);
+  co_await (*client)->close();
+  co_await server->close();
+}
+}  // namespace
+
+TEST_CASE("Session: channel writers waiting for room in the output take turns") {
+  Loop loop;
+  auto c = keyed_configs();
+  sync_wait(loop, writers_take_turns(std::move(c.client), std::move(c.server)));
+}
