@@ -2,7 +2,7 @@
 // (user -> server's tunnel port -> SSH over WebSocket -> client -> backend), like the Go
 // original's benchmark, for ours in-process and for any pair of CLI-compatible binaries.
 //
-//   vtunnel-bench [scenarios] [-size 512M] [-c N] [-seconds S] [-resp BYTES] [-repeat N] [--json FILE]
+//   vtunnel-bench [scenarios] [-size 512M] [-c N] [-seconds S] [-resp BYTES] [-repeat N [-interleave]] [--json FILE]
 //                 [--inproc] [--ours-bin PATH] [--compare-go VTPEER] [--compare-openssh]
 //                 [--compare-socat [PATH]] [--compare-ceiling [PATH]]
 //                 [--server-bin PATH --client-bin PATH [--server-args-style vtunnel|vtpeer] [--name N]]
@@ -73,6 +73,7 @@ std::size_t g_resp = 1024;
 constexpr std::size_t kRequest = 1024;
 int g_stall_s = 20;
 int g_repeat = 1;
+bool g_interleave = false;  // -interleave: each repeat runs every implementation in turn
 bool g_verify = true;
 
 constexpr std::size_t kChunk = 256 * 1024;
@@ -410,7 +411,7 @@ class HttpResponder {
 // ---- parked connections ----------------------------------------------------------------------------
 // The backend ends of idle connections live in a child process (its own fd table): idle-10k
 // needs 10,000 fds here for the user side, and both sides would exceed a 20,000 fd limit.
-// Created before any thread of its Backend; the child never allocates.
+// Created before any thread of its Backend; the child never allocates and keeps no other fd.
 
 class FdHolder {
  public:
@@ -422,7 +423,11 @@ class FdHolder {
     pid_ = ::fork();
     if (pid_ < 0) fatal("fork failed");
     if (pid_ == 0) {
-      ::close(sv[0]);
+      // Only our end of the pair: a copy of another backend's (or holder's) fds here would keep
+      // them open after their owner closes them (-interleave runs several backends at once).
+      const unsigned mine = unsigned(sv[1]);
+      if (mine > 3) ::close_range(3, mine - 1, 0);
+      ::close_range(mine + 1, ~0u, 0);
       hold(sv[1], held);
       std::_Exit(0);
     }
@@ -1530,6 +1535,7 @@ struct Row {
   bool in_process = false;
   bool skipped = false;                             // not applicable to this implementation
   double idle_server_kib = 0, idle_client_kib = 0;  // idle: RSS growth per connection
+  std::string load;                                  // load average when the run ended
 };
 
 Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_process) {
@@ -1596,6 +1602,7 @@ Row run_scenario(const std::string& sc, Impl& impl, Backend& backend, bool in_pr
   r.in_process = in_process;
   r.idle_server_kib = idle_s;
   r.idle_client_kib = idle_c;
+  r.load = loadavg();
   return r;
 }
 
@@ -1677,7 +1684,10 @@ void usage(FILE* f) {
                "  --json FILE        write the rows as JSON\n"
                "  --stall-timeout S  fail when a socket makes no progress for S seconds (default 20)\n"
                "  --no-verify        check counts only, not content\n"
-               "  -repeat N          run each scenario N times, report the run with the median rate\n");
+               "  -repeat N          run each scenario N times, report the run with the median rate\n"
+               "  -interleave        with -repeat: every implementation runs side by side; each scenario\n"
+               "                     is run once by each of them in turn (rotating who goes first), N\n"
+               "                     times, so a slow phase of the host hits them all alike\n");
 }
 
 }  // namespace
@@ -1768,6 +1778,7 @@ int main(int argc, char** argv) {
       else if (key == "idle-big") g_idle_big = std::max(1, std::stoi(next()));
       else if (key == "stall-timeout") g_stall_s = std::stoi(next());
       else if (key == "repeat") g_repeat = std::max(1, std::stoi(next()));
+      else if (key == "interleave") g_interleave = true;
       else if (key == "no-verify") g_verify = false;
       else throw std::invalid_argument("unknown flag " + a);
     }
@@ -1912,44 +1923,79 @@ int main(int argc, char** argv) {
     if (sc == "upload" || sc == "download" || sc == "idle" || sc == "idle-10k" || sc == "http" || sc == "http-64k") continue;
     max_c = std::max(max_c, sc == "both" || sc == "slow" ? 2 : default_c(sc == "rr-64k" ? "rr" : sc));
   }
-  std::vector<Row> rows;
-  for (std::size_t k = 0; k < impls.size(); ++k) {
-    auto& impl = *impls[k];
-    Backend backend(max_c + 4);
-    std::fprintf(stderr, "== %s\n", impl.name().c_str());
-    impl.start(backend.port());
-    bool fresh = true;
-    for (auto& sc : scenarios) {
-      std::vector<Row> runs;
-      for (int rep = 0; rep < g_repeat; ++rep) {
-        // Memory per idle connection is measured on a freshly started pair: memory that earlier
-        // scenarios left allocated (and the allocator reuses) would hide the growth. The same for
-        // the slow consumers' peak RSS (heap kept from 10,000 idle connections would dominate it).
-        if ((sc == "idle" || sc == "idle-10k" || sc == "slow") && !fresh && impl.supports(sc)) {
-          impl.stop();
-          impl.start(backend.port());
-        }
-        runs.push_back(run_scenario(sc, impl, backend, impl_inproc[k]));
-        fresh = false;
-      }
-      // The run with the median rate (its CPU and memory figures with it).
-      std::sort(runs.begin(), runs.end(), [](const Row& a, const Row& b) { return a.o.rate < b.o.rate; });
-      auto r = runs[runs.size() / 2];
-      if (g_repeat > 1) {
-        std::string all;
-        for (auto& each : runs) all += fmt::format(" {:.0f}", each.o.rate);
-        std::fprintf(stderr, "   %-14s runs:%s\n", sc.c_str(), all.c_str());
-      }
-      if (r.skipped) {
-        std::fprintf(stderr, "   %-14s (not applicable)\n", sc.c_str());
-        rows.push_back(std::move(r));
-        continue;
-      }
-      std::fprintf(stderr, "   %-14s %10.1f %s  (%.2f s, cpu server %.2f s client %.2f s; load %s)\n", sc.c_str(), r.o.rate,
-                   r.o.unit.c_str(), r.o.seconds, r.cpu_server, r.cpu_client, loadavg().c_str());
-      rows.push_back(std::move(r));
+  // runs[k][s]: the runs of scenario s by implementation k.
+  std::vector<std::vector<std::vector<Row>>> runs(impls.size(), std::vector<std::vector<Row>>(scenarios.size()));
+  std::vector<std::unique_ptr<Backend>> backends(impls.size());
+  std::vector<bool> fresh(impls.size(), true);
+  auto start = [&](std::size_t k) {
+    backends[k] = std::make_unique<Backend>(max_c + 4);
+    impls[k]->start(backends[k]->port());
+    fresh[k] = true;
+  };
+  auto stop = [&](std::size_t k) {
+    impls[k]->stop();
+    backends[k].reset();
+  };
+  auto measure = [&](std::size_t k, std::size_t s) {
+    Impl& impl = *impls[k];
+    const std::string& sc = scenarios[s];
+    // Memory per idle connection is measured on a freshly started pair: memory that earlier
+    // scenarios left allocated (and the allocator reuses) would hide the growth. The same for
+    // the slow consumers' peak RSS (heap kept from 10,000 idle connections would dominate it).
+    if ((sc == "idle" || sc == "idle-10k" || sc == "slow") && !fresh[k] && impl.supports(sc)) {
+      impl.stop();
+      impl.start(backends[k]->port());
     }
-    impl.stop();
+    runs[k][s].push_back(run_scenario(sc, impl, *backends[k], impl_inproc[k]));
+    fresh[k] = false;
+  };
+  std::vector<Row> rows;
+  // The run with the median rate (its CPU and memory figures with it).
+  auto report = [&](std::size_t k, std::size_t s) {
+    const std::string& sc = scenarios[s];
+    auto& mine = runs[k][s];
+    std::sort(mine.begin(), mine.end(), [](const Row& a, const Row& b) { return a.o.rate < b.o.rate; });
+    auto r = mine[mine.size() / 2];
+    if (g_repeat > 1) {
+      std::string all;
+      for (auto& each : mine) all += fmt::format(" {:.0f}", each.o.rate);
+      std::fprintf(stderr, "   %-14s runs:%s\n", sc.c_str(), all.c_str());
+    }
+    if (r.skipped) {
+      std::fprintf(stderr, "   %-14s (not applicable)\n", sc.c_str());
+      rows.push_back(std::move(r));
+      return;
+    }
+    std::fprintf(stderr, "   %-14s %10.1f %s  (%.2f s, cpu server %.2f s client %.2f s; load %s)\n", sc.c_str(), r.o.rate,
+                 r.o.unit.c_str(), r.o.seconds, r.cpu_server, r.cpu_client, r.load.c_str());
+    rows.push_back(std::move(r));
+  };
+  if (g_interleave && g_repeat > 1 && impls.size() > 1) {
+    for (std::size_t k = 0; k < impls.size(); ++k) start(k);
+    for (std::size_t s = 0; s < scenarios.size(); ++s) {
+      for (int rep = 0; rep < g_repeat; ++rep) {
+        for (std::size_t j = 0; j < impls.size(); ++j) {
+          const std::size_t k = (j + std::size_t(rep)) % impls.size();
+          std::fprintf(stderr, "-- %s, run %d: %s\n", scenarios[s].c_str(), rep + 1, impls[k]->name().c_str());
+          measure(k, s);
+        }
+      }
+    }
+    for (std::size_t k = 0; k < impls.size(); ++k) {
+      std::fprintf(stderr, "== %s\n", impls[k]->name().c_str());
+      for (std::size_t s = 0; s < scenarios.size(); ++s) report(k, s);
+      stop(k);
+    }
+  } else {
+    for (std::size_t k = 0; k < impls.size(); ++k) {
+      std::fprintf(stderr, "== %s\n", impls[k]->name().c_str());
+      start(k);
+      for (std::size_t s = 0; s < scenarios.size(); ++s) {
+        for (int rep = 0; rep < g_repeat; ++rep) measure(k, s);
+        report(k, s);
+      }
+      stop(k);
+    }
   }
   std::string load_after = loadavg();
 
@@ -1963,7 +2009,11 @@ int main(int argc, char** argv) {
 
   std::printf("\nMachine: %s. Load average: %s before, %s after.\n", machine.c_str(), load_before.c_str(), load_after.c_str());
   std::printf("Command: %s\n", command.c_str());
-  std::printf("Each row: %s.\n\n", g_repeat > 1 ? fmt::format("the median of {} runs", g_repeat).c_str() : "one run");
+  const bool interleaved = g_interleave && g_repeat > 1 && impls.size() > 1;
+  std::printf("Each row: %s.\n\n", g_repeat > 1 ? fmt::format("the median of {} runs{}", g_repeat,
+                                                                interleaved ? ", the implementations taking turns" : "")
+                                                        .c_str()
+                                                  : "one run");
   std::printf("| scenario | implementation | rate | p50 / p99 ms | CPU server | CPU client | CPU total | RSS peak server / client |%s\n",
               impls.size() > 1 ? " rate vs ours |" : "");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|%s\n", impls.size() > 1 ? "---:|" : "");
@@ -2083,8 +2133,8 @@ int main(int argc, char** argv) {
     out << "{\n";
     out << fmt::format("  \"command\": \"{}\",\n  \"machine\": \"{}\",\n  \"loadavg_before\": \"{}\",\n  \"loadavg_after\": \"{}\",\n",
                        json_escape(command), json_escape(machine), load_before, load_after);
-    out << fmt::format("  \"size_bytes\": {},\n  \"seconds\": {},\n  \"repeat\": {},\n  \"reference\": \"{}\",\n",
-                       g_size, g_seconds, g_repeat, json_escape(ref));
+    out << fmt::format("  \"size_bytes\": {},\n  \"seconds\": {},\n  \"repeat\": {},\n  \"interleaved\": {},\n  \"reference\": \"{}\",\n",
+                       g_size, g_seconds, g_repeat, interleaved, json_escape(ref));
     out << "  \"implementations\": [";
     for (std::size_t k = 0; k < impls.size(); ++k) out << (k ? ", " : "") << "\"" << json_escape(impls[k]->name()) << "\"";
     out << "],\n  \"rows\": [\n";

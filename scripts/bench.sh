@@ -5,7 +5,9 @@
 #   BENCH_SECONDS   seconds per rr/connect figure and for the runtime bench (default 3)
 #   BENCH_SIZE      bytes per stream for the tunnel bench (default 256M; K/M/G suffixes)
 #   BENCH_SCENARIOS tunnel scenarios (default upload,download,parallel,http,http-64k,connect,idle,idle-10k,slow)
-#   BENCH_REPEAT    tunnel bench: runs per figure, the median reported (default 1; 3 takes ~3x as long)
+#   BENCH_REPEAT    tunnel bench: runs per figure, the median reported (default 1; 3 takes ~3x as long);
+#                   above 1 the implementations take turns (-interleave), so a slow phase of the
+#                   host hits them all alike
 #   BENCH_GO=0      skip the Go peer even if Go is installed
 #   BENCH_OPENSSH=0 skip OpenSSH ssh -R (run by default as root when /usr/sbin/sshd exists)
 #   BENCH_SOCAT=0   skip the plain relay baseline (socat -b131072, no crypto)
@@ -54,6 +56,10 @@ done
 echo
 echo "## tunnel (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 # Ours black-box (our CLI, two processes), then the ceiling, the other pairs, OpenSSH, the Go
-# peer and socat, back to back in one invocation; the summary gives ours ÷ each of them.
-timeout $((900 * ${BENCH_REPEAT:-1})) "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "${BENCH_REPEAT:-1}" \
+# peer and socat, back to back in one invocation (taking turns with BENCH_REPEAT > 1); the
+# summary gives ours ÷ each of them.
+repeat=${BENCH_REPEAT:-1}
+interleave=()
+if [ "$repeat" -gt 1 ]; then interleave=(-interleave); fi
+timeout $((900 * repeat)) "$build/bench/vtunnel-bench" "$scenarios" -size "$size" -seconds "$secs" -repeat "$repeat" "${interleave[@]}" \
   --ours-bin "$build/apps/vtunnel" "${compare[@]}" --json "$build/bench-tunnel.json"
