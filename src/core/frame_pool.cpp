@@ -19,7 +19,7 @@ namespace {
 
 constexpr std::size_t kGranule = 64;
 constexpr std::size_t kClasses = 32;  // frames up to 2 KiB
-constexpr std::size_t kMaxBytesPerClass = 64 * 1024;  // so at most 2 MiB cached per thread
+[[maybe_unused]] constexpr std::size_t kMaxBytesPerClass = 64 * 1024;  // so at most 2 MiB cached per thread
 
 struct FreeFrame {
   FreeFrame* next;
