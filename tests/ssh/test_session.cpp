@@ -161,15 +161,18 @@ TEST_CASE("Session: handshake failures come back as values") {
 }
 
 namespace {
-Task<void> accept_one(TcpStream* stream, Config config, std::unique_ptr<Session>* out, ssh::Channel* ch) {
+// Server side: the handshake, then accepts `n` channels into chs[0..n).
+Task<void> accept_channels(TcpStream* stream, Config config, std::unique_ptr<Session>* out, ssh::Channel* chs, int n) {
   auto s = co_await Session::server_handshake(*stream, std::move(config));
   REQUIRE(s.ok());
   *out = std::move(*s);
-  Result<IncomingChannel> in = co_await (*out)->next_channel();
-  REQUIRE(in.ok());
-  Result<ssh::Channel> accepted = (*out)->accept(*in);
-  REQUIRE(accepted.ok());
-  *ch = *accepted;
+  for (int i = 0; i < n; ++i) {
+    Result<IncomingChannel> in = co_await (*out)->next_channel();
+    REQUIRE(in.ok());
+    Result<ssh::Channel> accepted = (*out)->accept(*in);
+    REQUIRE(accepted.ok());
+    chs[i] = *accepted;
+  }
 }
 
 // Our client and server over loopback TCP with one channel open between them. Filled in
@@ -203,7 +206,7 @@ Task<void> open_channel_pair(Config client_config, Config server_config, Channel
   REQUIRE(accepted.ok());
   p.server_stream = std::move(*accepted);
   Scope side;
-  side.spawn(accept_one(&p.server_stream, std::move(server_config), &p.server, &p.server_ch));
+  side.spawn(accept_channels(&p.server_stream, std::move(server_config), &p.server, &p.server_ch, 1));
   auto client = co_await Session::client_handshake(p.client_stream, std::move(client_config));
   REQUIRE(client.ok());
   p.client = std::move(*client);
@@ -455,19 +458,6 @@ class GatedStream final : public Stream {
   TcpStream& inner_;
 };
 
-Task<void> accept_two(TcpStream* stream, Config config, std::unique_ptr<Session>* out, ssh::Channel* chs) {
-  auto s = co_await Session::server_handshake(*stream, std::move(config));
-  REQUIRE(s.ok());
-  *out = std::move(*s);
-  for (int i = 0; i < 2; ++i) {
-    Result<IncomingChannel> in = co_await (*out)->next_channel();
-    REQUIRE(in.ok());
-    Result<ssh::Channel> accepted = (*out)->accept(*in);
-    REQUIRE(accepted.ok());
-    chs[i] = *accepted;
-  }
-}
-
 Task<void> write_then_log(ssh::Channel ch, std::size_t total, char tag, std::string* log) {
   co_await write_pattern(ch, total);
   log->push_back(tag);
@@ -484,7 +474,7 @@ Task<void> writers_take_turns(Config client_config, Config server_config) {
   std::unique_ptr<Session> server;
   ssh::Channel server_chs[2];
   Scope side;
-  side.spawn(accept_two(&*accepted, std::move(server_config), &server, server_chs));
+  side.spawn(accept_channels(&*accepted, std::move(server_config), &server, server_chs, 2));
   auto client = co_await Session::client_handshake(gated, std::move(client_config));
   REQUIRE(client.ok());
   Result<ssh::Channel> a = co_await (*client)->open_channel("direct-tcpip", {});
