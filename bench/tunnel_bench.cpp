@@ -1970,6 +1970,8 @@ int main(int argc, char** argv) {
                  r.o.unit.c_str(), r.o.seconds, r.cpu_server, r.cpu_client, r.load.c_str());
     rows.push_back(std::move(r));
   };
+  if (g_interleave && (g_repeat < 2 || impls.size() < 2))
+    std::fprintf(stderr, "vtunnel-bench: -interleave needs -repeat 2 or more and a second pair; running back to back\n");
   if (g_interleave && g_repeat > 1 && impls.size() > 1) {
     for (std::size_t k = 0; k < impls.size(); ++k) start(k);
     for (std::size_t s = 0; s < scenarios.size(); ++s) {
