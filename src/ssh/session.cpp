@@ -384,12 +384,9 @@ Task<Result<void>> Channel::write(ByteSpan data) {
   bool my_turn = false;  // woken from the output queue: go even if others wait behind us
   while (done < data.size()) {
     if (st->closed) break;
-    if (my_turn ? s->output_full() : s->must_wait_for_output()) {
-      s->pass_output_turn();
-      bool drained = co_await s->output_turns_.wait();
-      if (!drained) co_return vtunnel::errc::cancelled;
-      s->take_output_turn();
-      my_turn = true;
+    if (s->must_wait_for_output(my_turn)) {
+      my_turn = co_await s->output_turn();
+      if (!my_turn) co_return vtunnel::errc::cancelled;
       continue;
     }
     // Up to the mark, rounded up to whole packets: a big write takes turns too.
@@ -425,12 +422,9 @@ Task<Result<std::size_t>> Channel::write_from(DirectSource& source) {
       s->pass_output_turn();
       co_return st->error ? st->error : make_error_code(errc::closed);
     }
-    if (my_turn ? s->output_full() : s->must_wait_for_output()) {
-      s->pass_output_turn();
-      bool drained = co_await s->output_turns_.wait();
-      if (!drained) co_return vtunnel::errc::cancelled;
-      s->take_output_turn();
-      my_turn = true;
+    if (s->must_wait_for_output(my_turn)) {
+      my_turn = co_await s->output_turn();
+      if (!my_turn) co_return vtunnel::errc::cancelled;
       continue;
     }
     if (s->conn_.send_window(st->id) == 0) {

@@ -164,20 +164,39 @@ class Session {
   void dispatch(Event& e);
   void output_ready() noexcept { output_event_.set(); }
   bool output_full() const noexcept { return conn_.output_size() > kOutputHighWater; }
-  // A channel writer without a turn waits while the output is full, others already wait, or a
-  // writer was given a turn and has not run yet.
-  bool must_wait_for_output() const noexcept {
-    return output_full() || !output_turns_.empty() || turns_given_ > 0;
+  // Whether a channel writer must wait for a turn at the output. One holding a turn waits only
+  // while the output is full; one without also waits while others wait or a writer was given
+  // a turn and has not run yet.
+  bool must_wait_for_output(bool has_turn) const noexcept {
+    return output_full() || (!has_turn && (!output_turns_.empty() || turns_given_ > 0));
   }
   // Ends a writer's turn at the output: the next waiter goes if there is room. Harmless when
   // called without a turn, so every path out of a channel write calls it.
   void pass_output_turn() noexcept {
     if (!output_full() && output_turns_.wake_one()) ++turns_given_;
   }
-  // A woken writer starts its turn.
-  void take_output_turn() noexcept {
-    if (turns_given_ > 0) --turns_given_;
-  }
+  // `co_await output_turn()`: passes on the writer's turn (if it has one), waits in line, and
+  // starts its turn once woken; true with the turn, false if the wait was cancelled.
+  class OutputTurn {
+   public:
+    explicit OutputTurn(Session& s) noexcept : session_(&s), waiter_(s.output_turns_) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+      session_->pass_output_turn();
+      return waiter_.await_suspend(h);
+    }
+    bool await_resume() noexcept {
+      if (!waiter_.await_resume()) return false;
+      if (session_->turns_given_ > 0) --session_->turns_given_;
+      return true;
+    }
+
+   private:
+    Session* session_;
+    WaitQueue::Waiter waiter_;
+  };
+  OutputTurn output_turn() noexcept { return OutputTurn(*this); }
   void end(std::error_code ec, std::string message);
   std::shared_ptr<detail::ChannelState> add_channel(std::uint32_t id);
   detail::ChannelState* find_channel(std::uint32_t id) const noexcept {
