@@ -1970,9 +1970,10 @@ int main(int argc, char** argv) {
                  r.o.unit.c_str(), r.o.seconds, r.cpu_server, r.cpu_client, r.load.c_str());
     rows.push_back(std::move(r));
   };
-  if (g_interleave && (g_repeat < 2 || impls.size() < 2))
+  const bool interleaved = g_interleave && g_repeat > 1 && impls.size() > 1;
+  if (g_interleave && !interleaved)
     std::fprintf(stderr, "vtunnel-bench: -interleave needs -repeat 2 or more and a second pair; running back to back\n");
-  if (g_interleave && g_repeat > 1 && impls.size() > 1) {
+  if (interleaved) {
     for (std::size_t k = 0; k < impls.size(); ++k) start(k);
     for (std::size_t s = 0; s < scenarios.size(); ++s) {
       for (int rep = 0; rep < g_repeat; ++rep) {
@@ -2011,7 +2012,6 @@ int main(int argc, char** argv) {
 
   std::printf("\nMachine: %s. Load average: %s before, %s after.\n", machine.c_str(), load_before.c_str(), load_after.c_str());
   std::printf("Command: %s\n", command.c_str());
-  const bool interleaved = g_interleave && g_repeat > 1 && impls.size() > 1;
   std::printf("Each row: %s.\n\n", g_repeat > 1 ? fmt::format("the median of {} runs{}", g_repeat,
                                                                 interleaved ? ", the implementations taking turns" : "")
                                                         .c_str()
